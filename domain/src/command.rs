@@ -1,0 +1,187 @@
+//! The commands the API publishes to Kafka and the workers apply.
+//!
+//! Every message is a versioned JSON envelope. The `request_id` is the
+//! command's unique id: the worker records it in the same transaction as the
+//! command's effect, so a redelivered or replayed command is applied once.
+
+use crate::{
+    PerformanceId, RequestId, RequestKind, ReservationId, SeatKey, SeatNumber, TokenId, UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The envelope version this build writes and understands.
+pub const COMMAND_VERSION: u16 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Hold a seat for the user.
+    Reserve {
+        performance_id: PerformanceId,
+        seat_number: SeatNumber,
+    },
+    /// Pay for a held reservation. The seat is carried only to key the
+    /// message; the worker re-reads the reservation.
+    Pay {
+        reservation_id: ReservationId,
+        performance_id: PerformanceId,
+        seat_number: SeatNumber,
+    },
+}
+
+impl Command {
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Self::Reserve { .. } => RequestKind::Reserve,
+            Self::Pay { .. } => RequestKind::Pay,
+        }
+    }
+
+    pub fn seat(&self) -> SeatKey {
+        match *self {
+            Self::Reserve {
+                performance_id,
+                seat_number,
+            }
+            | Self::Pay {
+                performance_id,
+                seat_number,
+                ..
+            } => SeatKey {
+                performance_id,
+                seat_number,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    pub v: u16,
+    pub request_id: RequestId,
+    pub user_id: UserId,
+    /// The queue token the command was sent with; the worker re-checks that it
+    /// is still active.
+    pub token_id: TokenId,
+    pub issued_at: DateTime<Utc>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("command envelope version {0} is not supported")]
+    UnknownVersion(u64),
+    #[error("undecodable command: {0}")]
+    Malformed(String),
+}
+
+impl DecodeError {
+    /// The request id, when it could still be read from a message that is
+    /// otherwise unusable, so its request can be marked rejected.
+    pub fn salvage_request_id(payload: &[u8]) -> Option<(RequestId, UserId)> {
+        #[derive(Deserialize)]
+        struct Ids {
+            request_id: RequestId,
+            user_id: UserId,
+        }
+        serde_json::from_slice::<Ids>(payload)
+            .ok()
+            .map(|ids| (ids.request_id, ids.user_id))
+    }
+}
+
+impl CommandEnvelope {
+    pub fn new(request_id: RequestId, user_id: UserId, token_id: TokenId, command: Command) -> Self {
+        Self {
+            v: COMMAND_VERSION,
+            request_id,
+            user_id,
+            token_id,
+            issued_at: Utc::now(),
+            command,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain structs of ids and numbers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u64,
+        }
+        let version = serde_json::from_slice::<Version>(payload)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if version.v != u64::from(COMMAND_VERSION) {
+            return Err(DecodeError::UnknownVersion(version.v));
+        }
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reserve() -> CommandEnvelope {
+        CommandEnvelope::new(
+            RequestId::new(),
+            UserId::new(),
+            TokenId::new(),
+            Command::Reserve {
+                performance_id: PerformanceId(3),
+                seat_number: SeatNumber::parse(9).unwrap_or_else(|e| panic!("{e}")),
+            },
+        )
+    }
+
+    #[test]
+    fn an_envelope_survives_encoding() {
+        let env = reserve();
+        assert_eq!(CommandEnvelope::decode(&env.encode()), Ok(env));
+    }
+
+    #[test]
+    fn a_pay_command_is_keyed_by_its_seat() {
+        let seat_number = SeatNumber::parse(50).unwrap_or_else(|e| panic!("{e}"));
+        let cmd = Command::Pay {
+            reservation_id: ReservationId::new(),
+            performance_id: PerformanceId(8),
+            seat_number,
+        };
+        assert_eq!(cmd.kind(), RequestKind::Pay);
+        assert_eq!(cmd.seat().kafka_key(), "8:50");
+        assert_eq!(reserve().command.seat().kafka_key(), "3:9");
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused() {
+        let mut value = serde_json::to_value(reserve()).unwrap_or_default();
+        value["v"] = serde_json::json!(2);
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        assert_eq!(
+            CommandEnvelope::decode(&bytes),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        assert!(DecodeError::salvage_request_id(&bytes).is_some());
+    }
+
+    #[test]
+    fn garbage_and_out_of_range_seats_are_malformed() {
+        assert!(matches!(
+            CommandEnvelope::decode(b"\x00\xffnot json"),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut value = serde_json::to_value(reserve()).unwrap_or_default();
+        value["command"]["seat_number"] = serde_json::json!(51);
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        assert!(matches!(
+            CommandEnvelope::decode(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert_eq!(DecodeError::salvage_request_id(b"[]"), None);
+    }
+}

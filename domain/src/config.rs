@@ -1,0 +1,239 @@
+//! Typed configuration from the environment (SPEC "Configuration"), shared by
+//! both binaries and validated at startup, so a bad value stops the process
+//! with a message naming the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A value that must never appear in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Secret,
+    pub kafka_brokers: String,
+    pub http_addr: SocketAddr,
+    pub token_secret: Secret,
+    pub hold_ttl_seconds: u32,
+    pub queue_active_capacity: u32,
+    pub active_token_ttl_seconds: u32,
+    pub queue_idle_timeout_seconds: u32,
+    pub max_holds_per_user: u32,
+    pub seat_command_partitions: u32,
+    pub worker_metrics_addr: SocketAddr,
+    pub kafka_topic_prefix: String,
+}
+
+/// Shortest `TOKEN_SECRET` accepted: 128 bits of hex, so tokens cannot be
+/// forged by guessing the key.
+pub const MIN_TOKEN_SECRET_LEN: usize = 32;
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process
+    /// environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str, default: &str| {
+            lookup(var)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let token_secret = lookup("TOKEN_SECRET").unwrap_or_default();
+        if token_secret.len() < MIN_TOKEN_SECRET_LEN {
+            return Err(ConfigError {
+                var: "TOKEN_SECRET",
+                problem: format!(
+                    "must be set to at least {MIN_TOKEN_SECRET_LEN} characters (scripts/run generates one for development)"
+                ),
+            });
+        }
+        let prefix = get("KAFKA_TOPIC_PREFIX", "concert.");
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(ConfigError {
+                var: "KAFKA_TOPIC_PREFIX",
+                problem: format!("may hold only letters, digits, '.', '_' and '-', got {prefix:?}"),
+            });
+        }
+        let brokers = get("KAFKA_BROKERS", "127.0.0.1:9092");
+        Ok(Self {
+            database_url: Secret::new(get(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/concert",
+            )),
+            kafka_brokers: brokers,
+            http_addr: parse_addr("HTTP_ADDR", &get("HTTP_ADDR", "127.0.0.1:8080"))?,
+            token_secret: Secret::new(token_secret),
+            hold_ttl_seconds: parse_count("HOLD_TTL_SECONDS", &get("HOLD_TTL_SECONDS", "300"))?,
+            queue_active_capacity: parse_count(
+                "QUEUE_ACTIVE_CAPACITY",
+                &get("QUEUE_ACTIVE_CAPACITY", "100"),
+            )?,
+            active_token_ttl_seconds: parse_count(
+                "ACTIVE_TOKEN_TTL_SECONDS",
+                &get("ACTIVE_TOKEN_TTL_SECONDS", "600"),
+            )?,
+            queue_idle_timeout_seconds: parse_count(
+                "QUEUE_IDLE_TIMEOUT_SECONDS",
+                &get("QUEUE_IDLE_TIMEOUT_SECONDS", "60"),
+            )?,
+            max_holds_per_user: parse_count("MAX_HOLDS_PER_USER", &get("MAX_HOLDS_PER_USER", "1"))?,
+            seat_command_partitions: parse_count(
+                "SEAT_COMMAND_PARTITIONS",
+                &get("SEAT_COMMAND_PARTITIONS", "16"),
+            )?,
+            worker_metrics_addr: parse_addr(
+                "WORKER_METRICS_ADDR",
+                &get("WORKER_METRICS_ADDR", "127.0.0.1:9464"),
+            )?,
+            kafka_topic_prefix: prefix,
+        })
+    }
+
+    /// The topic every reservation and payment command goes to.
+    pub fn command_topic(&self) -> String {
+        format!("{}seat-commands", self.kafka_topic_prefix)
+    }
+
+    /// The consumer group of the workers.
+    pub fn consumer_group(&self) -> String {
+        format!("{}workers", self.kafka_topic_prefix)
+    }
+
+    /// The consumer group a replay reads with, apart from the live workers.
+    pub fn replay_group(&self) -> String {
+        format!("{}replay-{}", self.kafka_topic_prefix, uuid::Uuid::new_v4())
+    }
+}
+
+fn parse_addr(var: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError {
+        var,
+        problem: format!("must be an address such as 127.0.0.1:8080, got {value:?}"),
+    })
+}
+
+/// A positive whole number that fits comfortably in an `i32` for SQL.
+fn parse_count(var: &'static str, value: &str) -> Result<u32, ConfigError> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if (1..=i32::MAX as u32).contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            var,
+            problem: format!("must be a whole number of at least 1, got {value:?}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let s = settings(&[("TOKEN_SECRET", SECRET)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.database_url.expose(),
+            "postgres://postgres@127.0.0.1:5432/concert"
+        );
+        assert_eq!(s.kafka_brokers, "127.0.0.1:9092");
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.hold_ttl_seconds, 300);
+        assert_eq!(s.queue_active_capacity, 100);
+        assert_eq!(s.active_token_ttl_seconds, 600);
+        assert_eq!(s.queue_idle_timeout_seconds, 60);
+        assert_eq!(s.max_holds_per_user, 1);
+        assert_eq!(s.seat_command_partitions, 16);
+        assert_eq!(s.worker_metrics_addr.to_string(), "127.0.0.1:9464");
+        assert_eq!(s.command_topic(), "concert.seat-commands");
+        assert_eq!(s.consumer_group(), "concert.workers");
+        assert!(s.replay_group().starts_with("concert.replay-"));
+    }
+
+    #[test]
+    fn a_missing_or_short_token_secret_is_refused() {
+        assert_eq!(settings(&[]).map(|_| ()).unwrap_err().var, "TOKEN_SECRET");
+        let short = settings(&[("TOKEN_SECRET", "short")]);
+        assert_eq!(short.map(|_| ()).unwrap_err().var, "TOKEN_SECRET");
+    }
+
+    #[test]
+    fn bad_numbers_and_addresses_name_their_variable() {
+        for (var, value) in [
+            ("HOLD_TTL_SECONDS", "0"),
+            ("HOLD_TTL_SECONDS", "-5"),
+            ("QUEUE_ACTIVE_CAPACITY", "lots"),
+            ("MAX_HOLDS_PER_USER", "99999999999"),
+            ("HTTP_ADDR", "localhost"),
+            ("WORKER_METRICS_ADDR", ":x"),
+            ("KAFKA_TOPIC_PREFIX", "a b"),
+        ] {
+            let err = settings(&[("TOKEN_SECRET", SECRET), (var, value)])
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+    }
+
+    #[test]
+    fn given_values_override_defaults() {
+        let s = settings(&[
+            ("TOKEN_SECRET", SECRET),
+            ("KAFKA_TOPIC_PREFIX", "test.x-1."),
+            ("SEAT_COMMAND_PARTITIONS", "4"),
+            ("HTTP_ADDR", "0.0.0.0:0"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.command_topic(), "test.x-1.seat-commands");
+        assert_eq!(s.seat_command_partitions, 4);
+        assert_eq!(s.http_addr.port(), 0);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = settings(&[("TOKEN_SECRET", SECRET)]).unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(SECRET));
+        assert!(!shown.contains("postgres://"));
+    }
+}

@@ -1,0 +1,154 @@
+//! What a command comes to: its kind, its status and, when rejected, why.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Reserve,
+    Pay,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserve => "reserve",
+            Self::Pay => "pay",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reserve" => Some(Self::Reserve),
+            "pay" => Some(Self::Pay),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Pending,
+    Succeeded,
+    Rejected,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "succeeded" => Some(Self::Succeeded),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending)
+    }
+}
+
+/// Why a worker rejected a command; the `reason` of a rejected request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectReason {
+    /// The seat is held by someone (hold not expired) or sold.
+    SeatTaken,
+    /// The user already holds `MAX_HOLDS_PER_USER` seats.
+    HoldLimit,
+    ReservationNotFound,
+    NotYourReservation,
+    HoldExpired,
+    AlreadyPaid,
+    InsufficientBalance,
+    /// The performance or seat does not exist (re-checked by the worker).
+    SeatNotFound,
+    /// The user's queue token was no longer active when the command was applied.
+    TokenNotActive,
+    /// The message could not be decoded or has an unknown version.
+    InvalidCommand,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 10] = [
+        Self::SeatTaken,
+        Self::HoldLimit,
+        Self::ReservationNotFound,
+        Self::NotYourReservation,
+        Self::HoldExpired,
+        Self::AlreadyPaid,
+        Self::InsufficientBalance,
+        Self::SeatNotFound,
+        Self::TokenNotActive,
+        Self::InvalidCommand,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SeatTaken => "SEAT_TAKEN",
+            Self::HoldLimit => "HOLD_LIMIT",
+            Self::ReservationNotFound => "RESERVATION_NOT_FOUND",
+            Self::NotYourReservation => "NOT_YOUR_RESERVATION",
+            Self::HoldExpired => "HOLD_EXPIRED",
+            Self::AlreadyPaid => "ALREADY_PAID",
+            Self::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            Self::SeatNotFound => "SEAT_NOT_FOUND",
+            Self::TokenNotActive => "TOKEN_NOT_ACTIVE",
+            Self::InvalidCommand => "INVALID_COMMAND",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_round_trips_through_its_code() {
+        for r in RejectReason::ALL {
+            assert_eq!(RejectReason::parse(r.code()), Some(r));
+            assert_eq!(
+                serde_json::to_value(r).ok(),
+                Some(serde_json::json!(r.code()))
+            );
+        }
+        assert_eq!(RejectReason::parse("NOPE"), None);
+    }
+
+    #[test]
+    fn kinds_and_statuses_round_trip() {
+        for k in [RequestKind::Reserve, RequestKind::Pay] {
+            assert_eq!(RequestKind::parse(k.as_str()), Some(k));
+        }
+        for s in [
+            RequestStatus::Pending,
+            RequestStatus::Succeeded,
+            RequestStatus::Rejected,
+        ] {
+            assert_eq!(RequestStatus::parse(s.as_str()), Some(s));
+        }
+        assert!(!RequestStatus::Pending.is_final());
+        assert!(RequestStatus::Succeeded.is_final());
+        assert!(RequestStatus::Rejected.is_final());
+    }
+}

@@ -1,0 +1,341 @@
+//! The seat, hold and payment rules (SPEC rules 3 to 5), decided from a
+//! snapshot of state read inside the worker's transaction.
+
+use crate::{Money, RejectReason, UserId};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a seat looks like to a reader at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+impl SeatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Held => "held",
+            Self::Sold => "sold",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "available" => Some(Self::Available),
+            "held" => Some(Self::Held),
+            "sold" => Some(Self::Sold),
+            _ => None,
+        }
+    }
+}
+
+/// A seat row as stored: sold or not, and the end of its latest hold. A hold
+/// past its end no longer counts, whether or not it has been cleaned up yet
+/// (rule 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatState {
+    pub sold: bool,
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+impl SeatState {
+    pub fn status(&self, now: DateTime<Utc>) -> SeatStatus {
+        if self.sold {
+            SeatStatus::Sold
+        } else if self.held_until.is_some_and(|until| until > now) {
+            SeatStatus::Held
+        } else {
+            SeatStatus::Available
+        }
+    }
+}
+
+/// A reservation as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredReservation {
+    Held,
+    Paid,
+    Expired,
+}
+
+impl StoredReservation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Paid => "paid",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "held" => Some(Self::Held),
+            "paid" => Some(Self::Paid),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+
+    /// What a reader sees: a hold past `held_until` reads `expired` even before
+    /// the sweeper has marked it.
+    pub fn visible(self, held_until: DateTime<Utc>, now: DateTime<Utc>) -> StoredReservation {
+        match self {
+            Self::Held if held_until <= now => Self::Expired,
+            other => other,
+        }
+    }
+}
+
+/// Rule 3: a free seat becomes held by the caller until `now + hold_ttl`,
+/// unless it is taken or the caller already holds `max_holds` seats.
+pub fn decide_reserve(
+    seat: SeatState,
+    live_holds_of_user: u32,
+    max_holds: u32,
+    now: DateTime<Utc>,
+    hold_ttl: Duration,
+) -> Result<DateTime<Utc>, RejectReason> {
+    if seat.status(now) != SeatStatus::Available {
+        return Err(RejectReason::SeatTaken);
+    }
+    if live_holds_of_user >= max_holds {
+        return Err(RejectReason::HoldLimit);
+    }
+    Ok(now + hold_ttl)
+}
+
+/// A reservation as the payment rule needs to see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationState {
+    pub owner: UserId,
+    pub status: StoredReservation,
+    pub held_until: DateTime<Utc>,
+    pub price: Money,
+}
+
+/// Rule 5: the caller's own live hold is paid from the balance; the result is
+/// the balance after payment.
+pub fn decide_pay(
+    reservation: Option<ReservationState>,
+    payer: UserId,
+    balance: Money,
+    now: DateTime<Utc>,
+) -> Result<Money, RejectReason> {
+    let r = reservation.ok_or(RejectReason::ReservationNotFound)?;
+    if r.owner != payer {
+        return Err(RejectReason::NotYourReservation);
+    }
+    match r.status.visible(r.held_until, now) {
+        StoredReservation::Paid => Err(RejectReason::AlreadyPaid),
+        StoredReservation::Expired => Err(RejectReason::HoldExpired),
+        StoredReservation::Held => balance
+            .checked_sub(r.price)
+            .ok_or(RejectReason::InsufficientBalance),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap_or_default()
+    }
+
+    const FREE: SeatState = SeatState {
+        sold: false,
+        held_until: None,
+    };
+
+    #[test]
+    fn a_seat_never_held_is_available() {
+        assert_eq!(FREE.status(now()), SeatStatus::Available);
+    }
+
+    #[test]
+    fn a_seat_with_a_live_hold_is_held_and_a_lapsed_hold_is_available() {
+        let live = SeatState {
+            sold: false,
+            held_until: Some(now() + Duration::seconds(1)),
+        };
+        let lapsed = SeatState {
+            sold: false,
+            held_until: Some(now()),
+        };
+        assert_eq!(live.status(now()), SeatStatus::Held);
+        assert_eq!(lapsed.status(now()), SeatStatus::Available);
+    }
+
+    #[test]
+    fn a_sold_seat_is_sold_whatever_its_hold() {
+        let sold = SeatState {
+            sold: true,
+            held_until: Some(now() - Duration::hours(1)),
+        };
+        assert_eq!(sold.status(now()), SeatStatus::Sold);
+    }
+
+    #[test]
+    fn reserving_a_free_seat_holds_it_for_the_ttl() {
+        let until = decide_reserve(FREE, 0, 1, now(), Duration::seconds(300));
+        assert_eq!(until, Ok(now() + Duration::seconds(300)));
+    }
+
+    #[test]
+    fn reserving_a_held_or_sold_seat_is_seat_taken() {
+        let held = SeatState {
+            sold: false,
+            held_until: Some(now() + Duration::seconds(10)),
+        };
+        let sold = SeatState {
+            sold: true,
+            held_until: None,
+        };
+        for seat in [held, sold] {
+            assert_eq!(
+                decide_reserve(seat, 0, 1, now(), Duration::seconds(300)),
+                Err(RejectReason::SeatTaken)
+            );
+        }
+    }
+
+    #[test]
+    fn reserving_a_seat_whose_hold_lapsed_succeeds() {
+        let lapsed = SeatState {
+            sold: false,
+            held_until: Some(now() - Duration::seconds(1)),
+        };
+        assert!(decide_reserve(lapsed, 0, 1, now(), Duration::seconds(300)).is_ok());
+    }
+
+    #[test]
+    fn a_user_at_the_hold_limit_is_refused() {
+        assert_eq!(
+            decide_reserve(FREE, 1, 1, now(), Duration::seconds(300)),
+            Err(RejectReason::HoldLimit)
+        );
+        assert!(decide_reserve(FREE, 1, 2, now(), Duration::seconds(300)).is_ok());
+        assert_eq!(
+            decide_reserve(FREE, 2, 2, now(), Duration::seconds(300)),
+            Err(RejectReason::HoldLimit)
+        );
+    }
+
+    #[test]
+    fn a_taken_seat_is_reported_before_the_hold_limit() {
+        let held = SeatState {
+            sold: false,
+            held_until: Some(now() + Duration::seconds(10)),
+        };
+        assert_eq!(
+            decide_reserve(held, 5, 1, now(), Duration::seconds(300)),
+            Err(RejectReason::SeatTaken)
+        );
+    }
+
+    #[test]
+    fn a_held_reservation_past_its_end_reads_expired() {
+        let until = now();
+        assert_eq!(
+            StoredReservation::Held.visible(until, now()),
+            StoredReservation::Expired
+        );
+        assert_eq!(
+            StoredReservation::Held.visible(until + Duration::seconds(1), now()),
+            StoredReservation::Held
+        );
+        assert_eq!(
+            StoredReservation::Paid.visible(until, now()),
+            StoredReservation::Paid
+        );
+    }
+
+    fn hold(owner: UserId, price: i64) -> ReservationState {
+        ReservationState {
+            owner,
+            status: StoredReservation::Held,
+            held_until: now() + Duration::seconds(60),
+            price: Money::parse(price).unwrap_or_default(),
+        }
+    }
+
+    fn krw(n: i64) -> Money {
+        Money::parse(n).unwrap_or_default()
+    }
+
+    #[test]
+    fn paying_a_live_own_hold_takes_the_price() {
+        let me = UserId::new();
+        assert_eq!(
+            decide_pay(Some(hold(me, 300)), me, krw(1000), now()),
+            Ok(krw(700))
+        );
+        assert_eq!(
+            decide_pay(Some(hold(me, 300)), me, krw(300), now()),
+            Ok(krw(0))
+        );
+    }
+
+    #[test]
+    fn paying_an_unknown_reservation_is_not_found() {
+        assert_eq!(
+            decide_pay(None, UserId::new(), krw(1000), now()),
+            Err(RejectReason::ReservationNotFound)
+        );
+    }
+
+    #[test]
+    fn paying_someone_elses_reservation_is_refused() {
+        assert_eq!(
+            decide_pay(Some(hold(UserId::new(), 1)), UserId::new(), krw(1000), now()),
+            Err(RejectReason::NotYourReservation)
+        );
+    }
+
+    #[test]
+    fn paying_a_paid_reservation_is_already_paid() {
+        let me = UserId::new();
+        let paid = ReservationState {
+            status: StoredReservation::Paid,
+            held_until: now() - Duration::seconds(600),
+            ..hold(me, 10)
+        };
+        assert_eq!(
+            decide_pay(Some(paid), me, krw(1000), now()),
+            Err(RejectReason::AlreadyPaid)
+        );
+    }
+
+    #[test]
+    fn paying_a_lapsed_or_expired_hold_is_hold_expired() {
+        let me = UserId::new();
+        let lapsed = ReservationState {
+            held_until: now(),
+            ..hold(me, 10)
+        };
+        let expired = ReservationState {
+            status: StoredReservation::Expired,
+            ..hold(me, 10)
+        };
+        for r in [lapsed, expired] {
+            assert_eq!(
+                decide_pay(Some(r), me, krw(1000), now()),
+                Err(RejectReason::HoldExpired)
+            );
+        }
+    }
+
+    #[test]
+    fn paying_with_too_little_balance_is_insufficient_balance() {
+        let me = UserId::new();
+        assert_eq!(
+            decide_pay(Some(hold(me, 301)), me, krw(300), now()),
+            Err(RejectReason::InsufficientBalance)
+        );
+    }
+}
