@@ -164,3 +164,14 @@ begin
     return admitted;
 end
 $$;
+
+-- Messages that could not be decoded: kept for inspection, then skipped so
+-- they never block their partition.
+create table dead_letters (
+    partition   int not null,
+    "offset"    bigint not null,
+    payload     bytea,
+    error       text not null,
+    recorded_at timestamptz not null default now(),
+    primary key (partition, "offset")
+);

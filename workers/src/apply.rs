@@ -1,0 +1,489 @@
+//! Applying commands to Postgres. A batch of one partition's messages is
+//! applied in order in one transaction; each command's id goes into
+//! `applied_commands` in that transaction, so a redelivered or replayed
+//! command finds its id and changes nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::rules::{decide_pay, decide_reserve, ReservationState, SeatState, StoredReservation};
+use domain::{
+    Command, CommandEnvelope, DecodeError, Money, PerformanceId, RejectReason, RequestId,
+    RequestKind, ReservationId, SeatNumber, UserId,
+};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+/// One message as read from a partition.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// The rule parameters a worker applies commands with.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub hold_ttl: Duration,
+    pub max_holds_per_user: u32,
+}
+
+impl Rules {
+    pub fn from_settings(settings: &domain::config::Settings) -> Self {
+        Self {
+            hold_ttl: Duration::seconds(i64::from(settings.hold_ttl_seconds)),
+            max_holds_per_user: settings.max_holds_per_user,
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(RequestKind),
+    Rejected(RequestKind, RejectReason),
+    /// Its id was already recorded: an earlier delivery applied it.
+    Duplicate,
+    /// Undecodable: recorded as a dead letter and skipped.
+    Poison,
+}
+
+enum Decision {
+    Succeeded(serde_json::Value),
+    Rejected(RejectReason),
+}
+
+/// Applies `batch` (messages of one partition, in offset order) in one
+/// transaction and returns what became of each.
+pub async fn apply_batch(
+    pool: &PgPool,
+    rules: Rules,
+    batch: &[Delivery],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut finished = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        let (outcome, request) = apply_one(&mut tx, rules, now, delivery).await?;
+        if let Some(id) = request {
+            finished.push(id);
+        }
+        outcomes.push(outcome);
+    }
+    notify_finished(&mut tx, &finished).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Records `delivery` as rejected without applying it: for a message whose
+/// application fails for a reason retrying cannot mend (a constraint the rules
+/// did not foresee), so that it does not block its partition.
+pub async fn reject_unappliable(
+    pool: &PgPool,
+    delivery: &Delivery,
+    error: &str,
+) -> Result<Outcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    record_dead_letter(&mut tx, delivery, error).await?;
+    let payload = delivery.payload.as_deref().unwrap_or_default();
+    let outcome = match CommandEnvelope::decode(payload) {
+        Ok(env) if first_delivery(&mut tx, env.request_id, delivery).await? => {
+            let kind = env.command.kind();
+            let reason = RejectReason::InvalidCommand;
+            record_outcome(&mut tx, env.request_id, env.user_id, kind, &Decision::Rejected(reason)).await?;
+            notify_finished(&mut tx, &[env.request_id]).await?;
+            Outcome::Rejected(kind, reason)
+        }
+        Ok(_) => Outcome::Duplicate,
+        Err(_) => Outcome::Poison,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn apply_one(
+    tx: &mut Transaction<'_, Postgres>,
+    rules: Rules,
+    now: DateTime<Utc>,
+    delivery: &Delivery,
+) -> Result<(Outcome, Option<RequestId>), sqlx::Error> {
+    let payload = delivery.payload.as_deref().unwrap_or_default();
+    let env = match CommandEnvelope::decode(payload) {
+        Ok(env) => env,
+        Err(e) => return apply_poison(tx, delivery, payload, &e).await,
+    };
+    if !first_delivery(tx, env.request_id, delivery).await? {
+        return Ok((Outcome::Duplicate, None));
+    }
+    let kind = env.command.kind();
+    let decision = if token_active(tx, &env, now).await? {
+        match env.command {
+            Command::Reserve {
+                performance_id,
+                seat_number,
+            } => reserve(tx, rules, now, env.user_id, performance_id, seat_number).await?,
+            Command::Pay { reservation_id, .. } => pay(tx, now, env.user_id, reservation_id).await?,
+        }
+    } else {
+        Decision::Rejected(RejectReason::TokenNotActive)
+    };
+    record_outcome(tx, env.request_id, env.user_id, kind, &decision).await?;
+    let outcome = match decision {
+        Decision::Succeeded(_) => Outcome::Succeeded(kind),
+        Decision::Rejected(reason) => Outcome::Rejected(kind, reason),
+    };
+    Ok((outcome, Some(env.request_id)))
+}
+
+/// Records the command's id; false when an earlier delivery already did.
+async fn first_delivery(
+    conn: &mut PgConnection,
+    id: RequestId,
+    delivery: &Delivery,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        r#"insert into applied_commands (command_id, partition, "offset") values ($1, $2, $3)
+           on conflict (command_id) do nothing"#,
+    )
+    .bind(id.0)
+    .bind(delivery.partition)
+    .bind(delivery.offset)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+async fn apply_poison(
+    tx: &mut Transaction<'_, Postgres>,
+    delivery: &Delivery,
+    payload: &[u8],
+    error: &DecodeError,
+) -> Result<(Outcome, Option<RequestId>), sqlx::Error> {
+    tracing::warn!(
+        partition = delivery.partition,
+        offset = delivery.offset,
+        %error,
+        "skipping an undecodable command"
+    );
+    record_dead_letter(tx, delivery, &error.to_string()).await?;
+    // A command whose ids can still be read gets a final status, so its
+    // client is not left polling a pending request.
+    if let Some((request_id, user_id)) = DecodeError::salvage_request_id(payload) {
+        let kind: Option<String> =
+            sqlx::query_scalar("select kind from requests where request_id = $1")
+                .bind(request_id.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(kind) = kind.as_deref().and_then(RequestKind::parse) {
+            if first_delivery(tx, request_id, delivery).await? {
+                let reason = RejectReason::InvalidCommand;
+                record_outcome(tx, request_id, user_id, kind, &Decision::Rejected(reason))
+                    .await?;
+                return Ok((Outcome::Rejected(kind, reason), Some(request_id)));
+            }
+        }
+    }
+    Ok((Outcome::Poison, None))
+}
+
+async fn record_dead_letter(
+    conn: &mut PgConnection,
+    delivery: &Delivery,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"insert into dead_letters (partition, "offset", payload, error) values ($1, $2, $3, $4)
+           on conflict do nothing"#,
+    )
+    .bind(delivery.partition)
+    .bind(delivery.offset)
+    .bind(delivery.payload.as_deref())
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The worker re-checks what the API checked: the token the command was sent
+/// with must still be active, and belong to the user.
+async fn token_active(
+    conn: &mut PgConnection,
+    env: &CommandEnvelope,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let active: Option<bool> = sqlx::query_scalar(
+        "select status = 'active' and active_until > $3 from queue_entries
+          where token_id = $1 and user_id = $2",
+    )
+    .bind(env.token_id.0)
+    .bind(env.user_id.0)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(active.unwrap_or(false))
+}
+
+async fn reserve(
+    tx: &mut Transaction<'_, Postgres>,
+    rules: Rules,
+    now: DateTime<Utc>,
+    user: UserId,
+    performance: PerformanceId,
+    seat_number: SeatNumber,
+) -> Result<Decision, sqlx::Error> {
+    // Lock the user first: holds of one user on different seats arrive on
+    // different partitions, and the hold limit must count them one at a time.
+    let user_exists = sqlx::query("select 1 from users where user_id = $1 for update")
+        .bind(user.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    let seat: Option<(bool, Option<DateTime<Utc>>, Option<uuid::Uuid>, i64)> = sqlx::query_as(
+        "select sold, held_until, reservation_id, price from seats
+          where performance_id = $1 and seat_number = $2 for update",
+    )
+    .bind(performance.0)
+    .bind(seat_number.get())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (Some((sold, held_until, previous, price)), true) = (seat, user_exists) else {
+        return Ok(Decision::Rejected(RejectReason::SeatNotFound));
+    };
+    let live_holds: i64 = sqlx::query_scalar(
+        "select count(*) from reservations where user_id = $1 and status = 'held' and held_until > $2",
+    )
+    .bind(user.0)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    let state = SeatState { sold, held_until };
+    let live_holds = u32::try_from(live_holds).unwrap_or(u32::MAX);
+    let until = match decide_reserve(state, live_holds, rules.max_holds_per_user, now, rules.hold_ttl) {
+        Ok(until) => until,
+        Err(reason) => return Ok(Decision::Rejected(reason)),
+    };
+    if let Some(previous) = previous {
+        // The lapsed hold this one replaces reads expired from now on.
+        sqlx::query("update reservations set status = 'expired' where reservation_id = $1 and status = 'held'")
+            .bind(previous)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let reservation = ReservationId::new();
+    sqlx::query(
+        "insert into reservations (reservation_id, user_id, performance_id, seat_number, price, status, held_until)
+         values ($1, $2, $3, $4, $5, 'held', $6)",
+    )
+    .bind(reservation.0)
+    .bind(user.0)
+    .bind(performance.0)
+    .bind(seat_number.get())
+    .bind(price)
+    .bind(until)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "update seats set reservation_id = $3, held_until = $4
+          where performance_id = $1 and seat_number = $2 and not sold",
+    )
+    .bind(performance.0)
+    .bind(seat_number.get())
+    .bind(reservation.0)
+    .bind(until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Decision::Succeeded(json!({
+        "reservation_id": reservation,
+        "performance_id": performance,
+        "seat_number": seat_number,
+        "price": price,
+        "held_until": until,
+    })))
+}
+
+async fn pay(
+    tx: &mut Transaction<'_, Postgres>,
+    now: DateTime<Utc>,
+    payer: UserId,
+    reservation_id: ReservationId,
+) -> Result<Decision, sqlx::Error> {
+    let row: Option<(uuid::Uuid, String, DateTime<Utc>, i64, i64, i16)> = sqlx::query_as(
+        "select user_id, status, held_until, price, performance_id, seat_number
+           from reservations where reservation_id = $1 for update",
+    )
+    .bind(reservation_id.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let balance: Option<i64> =
+        sqlx::query_scalar("select balance from users where user_id = $1 for update")
+            .bind(payer.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let state = row.as_ref().map(|(owner, status, held_until, price, _, _)| ReservationState {
+        owner: UserId(*owner),
+        status: StoredReservation::parse(status).unwrap_or(StoredReservation::Expired),
+        held_until: *held_until,
+        price: Money::parse(*price).unwrap_or_default(),
+    });
+    let balance = Money::parse(balance.unwrap_or_default()).unwrap_or_default();
+    let balance_after = match decide_pay(state, payer, balance, now) {
+        Ok(after) => after,
+        Err(reason) => return Ok(Decision::Rejected(reason)),
+    };
+    let Some((_, _, _, price, performance_id, seat_number)) = row else {
+        return Ok(Decision::Rejected(RejectReason::ReservationNotFound));
+    };
+    // The conditional update is the database's own guard against a negative
+    // balance, whatever the rule above decided.
+    let debited = sqlx::query(
+        "update users set balance = balance - $2 where user_id = $1 and balance >= $2",
+    )
+    .bind(payer.0)
+    .bind(price)
+    .execute(&mut **tx)
+    .await?;
+    if debited.rows_affected() != 1 {
+        return Ok(Decision::Rejected(RejectReason::InsufficientBalance));
+    }
+    let payment = domain::PaymentId::new();
+    sqlx::query("insert into payments (payment_id, reservation_id, user_id, amount, paid_at) values ($1, $2, $3, $4, $5)")
+        .bind(payment.0)
+        .bind(reservation_id.0)
+        .bind(payer.0)
+        .bind(price)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "insert into ledger (user_id, kind, amount, balance_after, reference) values ($1, 'payment', $2, $3, $4)",
+    )
+    .bind(payer.0)
+    .bind(-price)
+    .bind(balance_after.krw())
+    .bind(payment.0)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("update reservations set status = 'paid' where reservation_id = $1")
+        .bind(reservation_id.0)
+        .execute(&mut **tx)
+        .await?;
+    let sold = sqlx::query(
+        "update seats set sold = true, held_until = null
+          where performance_id = $1 and seat_number = $2 and reservation_id = $3 and not sold",
+    )
+    .bind(performance_id)
+    .bind(seat_number)
+    .bind(reservation_id.0)
+    .execute(&mut **tx)
+    .await?;
+    if sold.rows_affected() != 1 {
+        // The seat no longer points at this hold: refuse rather than sell it
+        // twice. Returning an error rolls the whole batch back.
+        return Err(sqlx::Error::Protocol(format!(
+            "seat {performance_id}:{seat_number} is not held by reservation {reservation_id}"
+        )));
+    }
+    // Release the payer's other holds, and free their seats.
+    sqlx::query(
+        "with released as (
+             update reservations set status = 'expired'
+              where user_id = $1 and status = 'held' and reservation_id <> $2
+          returning reservation_id, performance_id, seat_number)
+         update seats s set held_until = null, reservation_id = null
+           from released r
+          where s.performance_id = r.performance_id and s.seat_number = r.seat_number
+            and s.reservation_id = r.reservation_id",
+    )
+    .bind(payer.0)
+    .bind(reservation_id.0)
+    .execute(&mut **tx)
+    .await?;
+    // Paying ends the payer's turn in the waiting room.
+    sqlx::query(
+        "update queue_entries set status = 'expired', expired_at = $2
+          where user_id = $1 and status <> 'expired'",
+    )
+    .bind(payer.0)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Decision::Succeeded(json!({
+        "payment_id": payment,
+        "reservation_id": reservation_id,
+        "amount": price,
+        "paid_at": now,
+        "balance_after": balance_after,
+    })))
+}
+
+async fn record_outcome(
+    conn: &mut PgConnection,
+    request: RequestId,
+    user: UserId,
+    kind: RequestKind,
+    decision: &Decision,
+) -> Result<(), sqlx::Error> {
+    let (status, reason, result) = match decision {
+        Decision::Succeeded(result) => ("succeeded", None, Some(result)),
+        Decision::Rejected(reason) => ("rejected", Some(reason.code()), None),
+    };
+    // The API inserts the pending row after publishing; whichever of the two
+    // comes second must not undo the other.
+    sqlx::query(
+        "insert into requests (request_id, user_id, kind, status, reason, result, finished_at)
+         values ($1, $2, $3, $4, $5, $6, now())
+         on conflict (request_id) do update
+            set status = excluded.status, reason = excluded.reason,
+                result = excluded.result, finished_at = excluded.finished_at
+          where requests.status = 'pending'",
+    )
+    .bind(request.0)
+    .bind(user.0)
+    .bind(kind.as_str())
+    .bind(status)
+    .bind(reason)
+    .bind(result)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The Postgres channel on which finished request ids are announced, so API
+/// instances can answer long polls without polling the database.
+pub const REQUEST_DONE_CHANNEL: &str = "request_done";
+
+/// Announces finished requests, comma-separated, in payloads under
+/// Postgres's 8000-byte limit. Delivered only if the transaction commits.
+async fn notify_finished(conn: &mut PgConnection, ids: &[RequestId]) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(200) {
+        let payload = chunk
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        sqlx::query("select pg_notify($1, $2)")
+            .bind(REQUEST_DONE_CHANNEL)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether retrying the same work later may succeed: lost connections,
+/// deadlocks, serialization failures, a database shutting down.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("40") || code.starts_with("08") || code.starts_with("57") || code.starts_with("53")
+        }),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,48 @@
+//! Postgres: connecting, creating the database and migrating.
+
+use anyhow::Context;
+use domain::config::Settings;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The project's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A pool for `settings.database_url` that fails fast when Postgres is down,
+/// so callers can report it instead of hanging.
+pub async fn connect(settings: &Settings, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(settings.database_url.expose())
+        .context("DATABASE_URL is not a valid Postgres URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
+}
+
+/// Creates the database named in `DATABASE_URL` when it does not exist, then
+/// applies every migration. Safe to run from many processes at once: sqlx
+/// takes an advisory lock while migrating.
+pub async fn create_and_migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url.expose();
+    let exists = Postgres::database_exists(url)
+        .await
+        .context("cannot reach Postgres at DATABASE_URL")?;
+    if !exists {
+        if let Err(e) = Postgres::create_database(url).await {
+            // Another process may have created it in the meantime.
+            if !Postgres::database_exists(url).await.unwrap_or(false) {
+                return Err(e).context("cannot create the database named in DATABASE_URL");
+            }
+        }
+    }
+    let pool = connect(settings, 2).await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The workers: consume reservation and payment commands from Kafka, apply
+//! them to Postgres exactly once, record each outcome, and run the background
+//! jobs (queue admission, hold expiry).
+
+pub mod apply;
+pub mod consumer;
+pub mod db;
+pub mod jobs;
+pub mod kafka;
+pub mod metrics;
+pub mod seed;
+pub mod startup;
+pub mod telemetry;
+
+pub use startup::Worker;

@@ -1,0 +1,71 @@
+use anyhow::Context;
+use domain::config::Settings;
+use tokio_util::sync::CancellationToken;
+use workers::{db, kafka, seed, telemetry, Worker};
+
+const USAGE: &str = "usage: workers [run | migrate | seed | replay]
+  run      consume commands and run the background jobs (default)
+  migrate  create the database if missing, apply migrations, create topics
+  seed     add demo concerts to an empty database
+  replay   re-apply the command topic from its beginning (changes no state)";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let command = std::env::args().nth(1).unwrap_or_else(|| "run".into());
+    let settings = Settings::from_env()?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    match command.as_str() {
+        "run" => {
+            db::MIGRATOR
+                .run(&db::connect(&settings, 1).await?)
+                .await
+                .context("the database is not migrated; run `workers migrate`")?;
+            let worker = Worker::build(settings).await?;
+            tracing::info!(metrics = %worker.metrics_addr()?, "worker started");
+            worker.run_until_stopped(shutdown).await
+        }
+        "migrate" => {
+            db::create_and_migrate(&settings).await?;
+            kafka::ensure_topics(&settings).await?;
+            tracing::info!("database migrated and topics created");
+            Ok(())
+        }
+        "seed" => {
+            let seeded = seed::seed_if_empty(&db::connect(&settings, 1).await?).await?;
+            tracing::info!(seeded, "seed done");
+            Ok(())
+        }
+        "replay" => {
+            let replayed = workers::startup::replay(settings, shutdown).await?;
+            tracing::info!(replayed, "replay done");
+            Ok(())
+        }
+        _ => anyhow::bail!("{USAGE}"),
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    token.cancel();
+}
