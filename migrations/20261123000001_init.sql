@@ -109,9 +109,20 @@ create table idempotency_keys (
     primary key (user_id, key)
 );
 
--- The waiting room: seq is the one global arrival order.
+-- The waiting room. seq is the one global arrival order, gap-free: it is
+-- taken from queue_counters under that row's lock. Since admission always
+-- takes the earliest waiting entries, the newest entry's position is
+-- seq - admitted_total - dropped_total, in O(1).
+create table queue_counters (
+    id             int primary key default 1 check (id = 1),
+    last_seq       bigint not null default 0,
+    admitted_total bigint not null default 0,
+    dropped_total  bigint not null default 0
+);
+insert into queue_counters default values;
+
 create table queue_entries (
-    seq          bigint generated always as identity primary key,
+    seq          bigint primary key,
     token_id     uuid not null unique,
     user_id      uuid not null references users,
     status       text not null check (status in ('waiting', 'active', 'expired')),
@@ -138,6 +149,7 @@ create function queue_admit(
 declare
     active_now int;
     admitted   int;
+    dropped    int;
 begin
     if p_wait then
         perform pg_advisory_xact_lock(727274001);
@@ -149,6 +161,7 @@ begin
     update queue_entries set status = 'expired', expired_at = now()
      where status = 'waiting'
        and last_seen_at <= now() - make_interval(secs => p_idle_seconds);
+    get diagnostics dropped = row_count;
     select count(*) into active_now from queue_entries where status = 'active';
     with next as (
         select seq from queue_entries
@@ -161,6 +174,11 @@ begin
            active_until = now() + make_interval(secs => p_active_ttl_seconds)
       from next where q.seq = next.seq;
     get diagnostics admitted = row_count;
+    if admitted > 0 or dropped > 0 then
+        update queue_counters
+           set admitted_total = admitted_total + admitted,
+               dropped_total = dropped_total + dropped;
+    end if;
     return admitted;
 end
 $$;

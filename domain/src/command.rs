@@ -92,7 +92,12 @@ impl DecodeError {
 }
 
 impl CommandEnvelope {
-    pub fn new(request_id: RequestId, user_id: UserId, token_id: TokenId, command: Command) -> Self {
+    pub fn new(
+        request_id: RequestId,
+        user_id: UserId,
+        token_id: TokenId,
+        command: Command,
+    ) -> Self {
         Self {
             v: COMMAND_VERSION,
             request_id,

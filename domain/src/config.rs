@@ -46,6 +46,9 @@ pub struct Settings {
     pub seat_command_partitions: u32,
     pub worker_metrics_addr: SocketAddr,
     pub kafka_topic_prefix: String,
+    /// Connections per process (`DATABASE_POOL_SIZE`, default 16; not in the
+    /// SPEC table: a tuning knob).
+    pub database_pool_size: u32,
 }
 
 /// Shortest `TOKEN_SECRET` accepted: 128 bits of hex, so tokens cannot be
@@ -117,6 +120,10 @@ impl Settings {
                 &get("WORKER_METRICS_ADDR", "127.0.0.1:9464"),
             )?,
             kafka_topic_prefix: prefix,
+            database_pool_size: parse_count(
+                "DATABASE_POOL_SIZE",
+                &get("DATABASE_POOL_SIZE", "16"),
+            )?,
         })
     }
 
@@ -185,6 +192,7 @@ mod tests {
         assert_eq!(s.max_holds_per_user, 1);
         assert_eq!(s.seat_command_partitions, 16);
         assert_eq!(s.worker_metrics_addr.to_string(), "127.0.0.1:9464");
+        assert_eq!(s.database_pool_size, 16);
         assert_eq!(s.command_topic(), "concert.seat-commands");
         assert_eq!(s.consumer_group(), "concert.workers");
         assert!(s.replay_group().starts_with("concert.replay-"));

@@ -22,7 +22,9 @@ impl Money {
         if krw >= 0 {
             Ok(Self(krw))
         } else {
-            Err(InvalidValue(format!("amount must not be negative, got {krw}")))
+            Err(InvalidValue(format!(
+                "amount must not be negative, got {krw}"
+            )))
         }
     }
 

@@ -292,7 +292,12 @@ mod tests {
     #[test]
     fn paying_someone_elses_reservation_is_refused() {
         assert_eq!(
-            decide_pay(Some(hold(UserId::new(), 1)), UserId::new(), krw(1000), now()),
+            decide_pay(
+                Some(hold(UserId::new(), 1)),
+                UserId::new(),
+                krw(1000),
+                now()
+            ),
             Err(RejectReason::NotYourReservation)
         );
     }

@@ -75,7 +75,10 @@ mod tests {
     fn deserializing_an_out_of_range_seat_fails() {
         assert!(serde_json::from_str::<SeatNumber>("51").is_err());
         assert!(serde_json::from_str::<SeatNumber>("\"5\"").is_err());
-        assert_eq!(serde_json::from_str::<SeatNumber>("5").ok(), SeatNumber::parse(5).ok());
+        assert_eq!(
+            serde_json::from_str::<SeatNumber>("5").ok(),
+            SeatNumber::parse(5).ok()
+        );
     }
 
     #[test]

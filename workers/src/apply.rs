@@ -92,7 +92,14 @@ pub async fn reject_unappliable(
         Ok(env) if first_delivery(&mut tx, env.request_id, delivery).await? => {
             let kind = env.command.kind();
             let reason = RejectReason::InvalidCommand;
-            record_outcome(&mut tx, env.request_id, env.user_id, kind, &Decision::Rejected(reason)).await?;
+            record_outcome(
+                &mut tx,
+                env.request_id,
+                env.user_id,
+                kind,
+                &Decision::Rejected(reason),
+            )
+            .await?;
             notify_finished(&mut tx, &[env.request_id]).await?;
             Outcome::Rejected(kind, reason)
         }
@@ -124,7 +131,9 @@ async fn apply_one(
                 performance_id,
                 seat_number,
             } => reserve(tx, rules, now, env.user_id, performance_id, seat_number).await?,
-            Command::Pay { reservation_id, .. } => pay(tx, now, env.user_id, reservation_id).await?,
+            Command::Pay { reservation_id, .. } => {
+                pay(tx, now, env.user_id, reservation_id).await?
+            }
         }
     } else {
         Decision::Rejected(RejectReason::TokenNotActive)
@@ -179,8 +188,7 @@ async fn apply_poison(
         if let Some(kind) = kind.as_deref().and_then(RequestKind::parse) {
             if first_delivery(tx, request_id, delivery).await? {
                 let reason = RejectReason::InvalidCommand;
-                record_outcome(tx, request_id, user_id, kind, &Decision::Rejected(reason))
-                    .await?;
+                record_outcome(tx, request_id, user_id, kind, &Decision::Rejected(reason)).await?;
                 return Ok((Outcome::Rejected(kind, reason), Some(request_id)));
             }
         }
@@ -240,7 +248,8 @@ async fn reserve(
         .fetch_optional(&mut **tx)
         .await?
         .is_some();
-    let seat: Option<(bool, Option<DateTime<Utc>>, Option<uuid::Uuid>, i64)> = sqlx::query_as(
+    type SeatRow = (bool, Option<DateTime<Utc>>, Option<uuid::Uuid>, i64);
+    let seat: Option<SeatRow> = sqlx::query_as(
         "select sold, held_until, reservation_id, price from seats
           where performance_id = $1 and seat_number = $2 for update",
     )
@@ -260,7 +269,13 @@ async fn reserve(
     .await?;
     let state = SeatState { sold, held_until };
     let live_holds = u32::try_from(live_holds).unwrap_or(u32::MAX);
-    let until = match decide_reserve(state, live_holds, rules.max_holds_per_user, now, rules.hold_ttl) {
+    let until = match decide_reserve(
+        state,
+        live_holds,
+        rules.max_holds_per_user,
+        now,
+        rules.hold_ttl,
+    ) {
         Ok(until) => until,
         Err(reason) => return Ok(Decision::Rejected(reason)),
     };
@@ -321,12 +336,14 @@ async fn pay(
             .bind(payer.0)
             .fetch_optional(&mut **tx)
             .await?;
-    let state = row.as_ref().map(|(owner, status, held_until, price, _, _)| ReservationState {
-        owner: UserId(*owner),
-        status: StoredReservation::parse(status).unwrap_or(StoredReservation::Expired),
-        held_until: *held_until,
-        price: Money::parse(*price).unwrap_or_default(),
-    });
+    let state = row.as_ref().map(
+        |(owner, status, held_until, price, _, _)| ReservationState {
+            owner: UserId(*owner),
+            status: StoredReservation::parse(status).unwrap_or(StoredReservation::Expired),
+            held_until: *held_until,
+            price: Money::parse(*price).unwrap_or_default(),
+        },
+    );
     let balance = Money::parse(balance.unwrap_or_default()).unwrap_or_default();
     let balance_after = match decide_pay(state, payer, balance, now) {
         Ok(after) => after,
@@ -337,13 +354,12 @@ async fn pay(
     };
     // The conditional update is the database's own guard against a negative
     // balance, whatever the rule above decided.
-    let debited = sqlx::query(
-        "update users set balance = balance - $2 where user_id = $1 and balance >= $2",
-    )
-    .bind(payer.0)
-    .bind(price)
-    .execute(&mut **tx)
-    .await?;
+    let debited =
+        sqlx::query("update users set balance = balance - $2 where user_id = $1 and balance >= $2")
+            .bind(payer.0)
+            .bind(price)
+            .execute(&mut **tx)
+            .await?;
     if debited.rows_affected() != 1 {
         return Ok(Decision::Rejected(RejectReason::InsufficientBalance));
     }
@@ -477,7 +493,10 @@ async fn notify_finished(conn: &mut PgConnection, ids: &[RequestId]) -> Result<(
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("40") || code.starts_with("08") || code.starts_with("57") || code.starts_with("53")
+            code.starts_with("40")
+                || code.starts_with("08")
+                || code.starts_with("57")
+                || code.starts_with("53")
         }),
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

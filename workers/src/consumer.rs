@@ -104,13 +104,16 @@ pub async fn run(
             by_partition.entry(d.partition).or_default().push(d);
         }
         for (partition, deliveries) in by_partition {
-            let Some(outcomes) = apply_with_retry(&pool, rules, &deliveries, &shutdown).await else {
+            let Some(outcomes) = apply_with_retry(&pool, rules, &deliveries, &shutdown).await
+            else {
                 // Shut down before the batch could be applied: leave its
                 // offsets unstored so the next owner re-reads it.
                 return finish(&consumer).await;
             };
             metrics.record(&outcomes);
-            let Some(last) = deliveries.last() else { continue };
+            let Some(last) = deliveries.last() else {
+                continue;
+            };
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&topic, partition, Offset::Offset(last.offset + 1))
                 .context("building the offset list")?;
@@ -160,16 +163,28 @@ pub async fn apply_with_retry(
                 tracing::warn!(error = %e, "a batch failed; applying its commands one by one");
                 let mut outcomes = Vec::with_capacity(deliveries.len());
                 for d in deliveries {
-                    outcomes.extend(Box::pin(apply_with_retry(pool, rules, std::slice::from_ref(d), shutdown)).await?);
+                    outcomes.extend(
+                        Box::pin(apply_with_retry(
+                            pool,
+                            rules,
+                            std::slice::from_ref(d),
+                            shutdown,
+                        ))
+                        .await?,
+                    );
                 }
                 return Some(outcomes);
             }
             Err(e) => {
                 tracing::error!(error = %e, "a command cannot be applied; rejecting it");
-                let Some(only) = deliveries.first() else { return Some(Vec::new()) };
+                let Some(only) = deliveries.first() else {
+                    return Some(Vec::new());
+                };
                 match reject_unappliable(pool, only, &e.to_string()).await {
                     Ok(outcome) => return Some(vec![outcome]),
-                    Err(e) => tracing::warn!(error = %e, "recording the rejection failed; retrying"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recording the rejection failed; retrying")
+                    }
                 }
             }
         }

@@ -39,10 +39,7 @@ pub async fn create_and_migrate(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     let pool = connect(settings, 2).await?;
-    MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations")?;
+    MIGRATOR.run(&pool).await.context("applying migrations")?;
     pool.close().await;
     Ok(())
 }

@@ -35,7 +35,10 @@ impl Metrics {
         );
         if let Ok(commands) = self.commands.lock() {
             for ((kind, outcome), n) in commands.iter() {
-                let _ = writeln!(out, "commands_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "commands_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+                );
             }
         }
         out

@@ -28,12 +28,17 @@ impl Worker {
     /// Connects to Postgres and Kafka, makes sure the command topic exists,
     /// joins the consumer group and binds the metrics address.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::connect(&settings, 8).await?;
+        let pool = db::connect(&settings, settings.database_pool_size).await?;
         kafka::ensure_topics(&settings).await?;
         let consumer = consumer::create(&settings, &settings.consumer_group())?;
         let metrics_listener = TcpListener::bind(settings.worker_metrics_addr)
             .await
-            .with_context(|| format!("binding WORKER_METRICS_ADDR {}", settings.worker_metrics_addr))?;
+            .with_context(|| {
+                format!(
+                    "binding WORKER_METRICS_ADDR {}",
+                    settings.worker_metrics_addr
+                )
+            })?;
         Ok(Self {
             settings,
             pool,
@@ -50,13 +55,24 @@ impl Worker {
     /// Consumes commands and runs the background jobs until `shutdown`; the
     /// batch under way is finished and its offsets committed first.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let jobs = tokio::spawn(jobs::run(self.pool.clone(), self.settings.clone(), shutdown.clone()));
+        let jobs = tokio::spawn(jobs::run(
+            self.pool.clone(),
+            self.settings.clone(),
+            shutdown.clone(),
+        ));
         let server_shutdown = shutdown.clone();
         let server = axum::serve(self.metrics_listener, metrics::router(self.metrics.clone()))
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         let server = tokio::spawn(async move { server.await });
         let rules = Rules::from_settings(&self.settings);
-        let result = consumer::run(self.consumer, self.pool.clone(), rules, self.metrics, shutdown.clone()).await;
+        let result = consumer::run(
+            self.consumer,
+            self.pool.clone(),
+            rules,
+            self.metrics,
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         let _ = jobs.await;
         let _ = server.await;
@@ -97,11 +113,17 @@ pub async fn replay(settings: Settings, shutdown: CancellationToken) -> anyhow::
             offset: message.offset(),
             payload: message.payload().map(<[u8]>::to_vec),
         };
-        if apply_with_retry(&pool, rules, std::slice::from_ref(&d), &shutdown).await.is_none() {
+        if apply_with_retry(&pool, rules, std::slice::from_ref(&d), &shutdown)
+            .await
+            .is_none()
+        {
             break;
         }
         replayed += 1;
-        if remaining.get(&d.partition).is_some_and(|high| d.offset + 1 >= *high) {
+        if remaining
+            .get(&d.partition)
+            .is_some_and(|high| d.offset + 1 >= *high)
+        {
             remaining.remove(&d.partition);
         }
     }

@@ -1,9 +1,9 @@
-//! Logging set-up shared by the binary and the tests.
+//! Logging and signals for the binary.
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs a subscriber: JSON lines when `LOG_FORMAT=json`, text otherwise,
-/// filtered by `RUST_LOG` (default `info`). A second call is a no-op.
+/// JSON lines when `LOG_FORMAT=json`, text otherwise, filtered by `RUST_LOG`
+/// (default `info`).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -12,4 +12,19 @@ pub fn init() {
     } else {
         builder.try_init()
     };
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => t.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm => {}
+    }
 }

@@ -1,0 +1,96 @@
+//! The queue-token extractors: [`AnyToken`] for endpoints any valid token may
+//! use, [`ActiveToken`] for those that need an admitted one (SPEC rule 2).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Duration, Utc};
+use domain::queue::{Entry, QueueStatus};
+use domain::{TokenId, UserId};
+
+/// Who is calling, as their queue entry says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub token_id: TokenId,
+    pub seq: i64,
+    pub entry: Entry,
+    pub status: QueueStatus,
+    pub now: DateTime<Utc>,
+}
+
+/// A valid token, whatever its status.
+pub struct AnyToken(pub Caller);
+
+/// A valid token whose entry is active now.
+pub struct ActiveToken(pub Caller);
+
+impl FromRequestParts<AppState> for AnyToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        caller(parts, state).await.map(AnyToken)
+    }
+}
+
+impl FromRequestParts<AppState> for ActiveToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = caller(parts, state).await?;
+        if caller.status != QueueStatus::Active {
+            return Err(ApiError::TokenNotActive);
+        }
+        Ok(ActiveToken(caller))
+    }
+}
+
+/// The bearer token of a request, checked against its HMAC before any
+/// database work, then looked up by primary key for its status.
+async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::InvalidToken)?;
+    let token_id = state.tokens.verify(token).ok_or(ApiError::InvalidToken)?;
+    type Row = (
+        i64,
+        uuid::Uuid,
+        String,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "select seq, user_id, status, active_until, last_seen_at, now() from queue_entries where token_id = $1",
+    )
+    .bind(token_id.0)
+    .fetch_optional(&state.pool)
+    .await?;
+    let (seq, user_id, status, active_until, last_seen_at, now) =
+        row.ok_or(ApiError::InvalidToken)?;
+    let entry = Entry {
+        status: QueueStatus::parse(&status).unwrap_or(QueueStatus::Expired),
+        active_until,
+        last_seen_at,
+    };
+    let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
+    Ok(Caller {
+        user_id: UserId(user_id),
+        token_id,
+        seq,
+        status: entry.visible_status(now, idle),
+        entry,
+        now,
+    })
+}

@@ -1,0 +1,178 @@
+//! The one error type of the API. Every error is an RFC 9457 problem with a
+//! `code`; 4xx say what was wrong, 5xx log the cause and say nothing of it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{detail}")]
+    NotFound { code: &'static str, detail: String },
+    #[error("the queue token is missing, malformed, forged or unknown")]
+    InvalidToken,
+    #[error("the queue token is not active")]
+    TokenNotActive,
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("the message broker cannot take the command now; retry with the same Idempotency-Key")]
+    BrokerUnavailable(#[source] anyhow::Error),
+    #[error("the database is unavailable; retry later")]
+    DatabaseUnavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::NotFound {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
+            Self::TokenNotActive => (StatusCode::FORBIDDEN, "TOKEN_NOT_ACTIVE"),
+            Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Self::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+            }
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Self::BrokerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE"),
+            Self::DatabaseUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE")
+            }
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::DatabaseUnavailable(e)
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// The problem+json body of an error.
+pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    let body = json!({
+        "type": format!("urn:concert:problem:{}", code.to_ascii_lowercase()),
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": code,
+    });
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            let cause = match &self {
+                Self::BrokerUnavailable(e) | Self::Internal(e) => format!("{e:#}"),
+                Self::DatabaseUnavailable(e) => e.to_string(),
+                _ => String::new(),
+            };
+            tracing::error!(code, cause, "request failed");
+        }
+        problem(status, code, &self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, String, serde_json::Value) {
+        let response = e.into_response();
+        let status = response.status();
+        let ct = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        (
+            status,
+            ct,
+            serde_json::from_slice(&bytes).unwrap_or_default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_client_error_is_a_problem_with_its_code_and_detail() {
+        let (status, ct, body) =
+            body_of(ApiError::Validation("seat_number must be 1..=50".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(ct, "application/problem+json");
+        assert_eq!(body["code"], "VALIDATION_ERROR");
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["detail"], "seat_number must be 1..=50");
+        assert!(body["type"].is_string() && body["title"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_server_error_hides_its_cause() {
+        let (status, _, body) =
+            body_of(ApiError::Internal(anyhow::anyhow!("password=hunter2"))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["code"], "INTERNAL_ERROR");
+        assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn each_error_maps_to_its_status_and_code() {
+        let cases = [
+            (ApiError::InvalidToken, 401, "INVALID_TOKEN"),
+            (ApiError::TokenNotActive, 403, "TOKEN_NOT_ACTIVE"),
+            (
+                ApiError::IdempotencyKeyReused,
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+            ),
+            (ApiError::PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
+            (
+                ApiError::BrokerUnavailable(anyhow::anyhow!("down")),
+                503,
+                "BROKER_UNAVAILABLE",
+            ),
+            (
+                ApiError::not_found("USER_NOT_FOUND", "no such user"),
+                404,
+                "USER_NOT_FOUND",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let (s, _, body) = body_of(e).await;
+            assert_eq!(s.as_u16(), status);
+            assert_eq!(body["code"], code);
+        }
+    }
+}

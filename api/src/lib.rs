@@ -1,0 +1,17 @@
+//! The HTTP API: validates requests, answers reads from Postgres, and
+//! publishes reservation and payment commands to Kafka for the workers.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod notifier;
+pub mod publisher;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod token;
+pub mod waiting_line;
+
+pub use startup::Application;

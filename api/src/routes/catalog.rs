@@ -1,0 +1,147 @@
+use crate::auth::{ActiveToken, AnyToken};
+use crate::error::ApiError;
+use crate::extract::int_id;
+use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::rules::{SeatState, SeatStatus, StoredReservation};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// `GET /v1/concerts`
+#[tracing::instrument(skip_all)]
+pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select concert_id, title, artist from concerts order by concert_id")
+            .fetch_all(&state.pool)
+            .await?;
+    Ok(Json(Value::Array(
+        rows.into_iter()
+            .map(|(id, title, artist)| json!({"concert_id": id, "title": title, "artist": artist}))
+            .collect(),
+    )))
+}
+
+/// `GET /v1/concerts/{id}/performances`: the bookable dates, future ones
+/// with at least one available seat.
+#[tracing::instrument(skip_all, fields(concert_id = %raw))]
+pub async fn performances(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    ActiveToken(_caller): ActiveToken,
+) -> Result<Json<Value>, ApiError> {
+    let concert = int_id(&raw, "concert_id")?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from concerts where concert_id = $1)")
+            .bind(concert)
+            .fetch_one(&state.pool)
+            .await?;
+    if !exists {
+        return Err(ApiError::not_found(
+            "CONCERT_NOT_FOUND",
+            format!("no concert {concert}"),
+        ));
+    }
+    let rows: Vec<(i64, DateTime<Utc>, i32, i64)> = sqlx::query_as(
+        "select p.performance_id, p.starts_at, p.total_seats,
+                count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now()))
+           from performances p join seats s using (performance_id)
+          where p.concert_id = $1 and p.starts_at > now()
+          group by p.performance_id
+         having count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now())) > 0
+          order by p.starts_at, p.performance_id",
+    )
+    .bind(concert)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Value::Array(
+        rows.into_iter()
+            .map(|(id, starts_at, total, available)| {
+                json!({
+                    "performance_id": id,
+                    "concert_id": concert,
+                    "starts_at": starts_at,
+                    "total_seats": total,
+                    "available_seats": available,
+                })
+            })
+            .collect(),
+    )))
+}
+
+/// `GET /v1/performances/{id}/seats[?status=available|held|sold]`
+#[tracing::instrument(skip_all, fields(performance_id = %raw))]
+pub async fn seats(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    ActiveToken(_caller): ActiveToken,
+) -> Result<Json<Value>, ApiError> {
+    let performance = int_id(&raw, "performance_id")?;
+    let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let filter = match query.get("status") {
+        None => None,
+        Some(s) => Some(SeatStatus::parse(s).ok_or_else(|| {
+            ApiError::Validation(format!("status must be available, held or sold, got {s:?}"))
+        })?),
+    };
+    type Row = (i16, i64, bool, Option<DateTime<Utc>>, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select seat_number, price, sold, held_until, now() from seats
+          where performance_id = $1 order by seat_number",
+    )
+    .bind(performance)
+    .fetch_all(&state.pool)
+    .await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(
+            "PERFORMANCE_NOT_FOUND",
+            format!("no performance {performance}"),
+        ));
+    }
+    let seats: Vec<Value> = rows
+        .into_iter()
+        .filter_map(|(number, price, sold, held_until, now)| {
+            let status = SeatState { sold, held_until }.status(now);
+            filter
+                .is_none_or(|f| f == status)
+                .then(|| json!({"seat_number": number, "price": price, "status": status.as_str()}))
+        })
+        .collect();
+    Ok(Json(json!({"performance_id": performance, "seats": seats})))
+}
+
+/// `GET /v1/reservations`: the caller's own, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn my_reservations(
+    State(state): State<AppState>,
+    AnyToken(caller): AnyToken,
+) -> Result<Json<Value>, ApiError> {
+    type Row = (uuid::Uuid, i64, i16, i64, String, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select reservation_id, performance_id, seat_number, price, status, held_until
+           from reservations where user_id = $1 order by created_at desc, reservation_id",
+    )
+    .bind(caller.user_id.0)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Value::Array(
+        rows.into_iter()
+            .map(|(id, performance, seat, price, status, held_until)| {
+                let status = StoredReservation::parse(&status)
+                    .unwrap_or(StoredReservation::Expired)
+                    .visible(held_until, caller.now);
+                json!({
+                    "reservation_id": id,
+                    "performance_id": performance,
+                    "seat_number": seat,
+                    "price": price,
+                    "status": status.as_str(),
+                    "held_until": held_until,
+                })
+            })
+            .collect(),
+    )))
+}

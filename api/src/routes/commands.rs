@@ -1,0 +1,257 @@
+//! Reservation and payment commands, and their outcomes.
+
+use crate::auth::{ActiveToken, AnyToken, Caller};
+use crate::error::ApiError;
+use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
+use crate::idempotency::body_hash;
+use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use domain::{
+    Command, CommandEnvelope, PerformanceId, RequestId, RequestKind, ReservationId, SeatNumber,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveBody {
+    performance_id: i64,
+    seat_number: SeatNumber,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayBody {
+    reservation_id: String,
+}
+
+/// `POST /v1/reservations`: 202 once the reserve command is on Kafka.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn reserve(
+    State(state): State<AppState>,
+    ActiveToken(caller): ActiveToken,
+    key: IdempotencyKey,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ReserveBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if body.performance_id <= 0 {
+        return Err(ApiError::Validation(
+            "performance_id must be a positive integer".into(),
+        ));
+    }
+    let performance = PerformanceId(body.performance_id);
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from performances where performance_id = $1)")
+            .bind(performance.0)
+            .fetch_one(&state.pool)
+            .await?;
+    if !exists {
+        return Err(ApiError::not_found(
+            "PERFORMANCE_NOT_FOUND",
+            format!("no performance {performance}"),
+        ));
+    }
+    let command = Command::Reserve {
+        performance_id: performance,
+        seat_number: body.seat_number,
+    };
+    submit(
+        &state,
+        &caller,
+        key,
+        &headers,
+        command,
+        body_hash("reserve", &body),
+    )
+    .await
+}
+
+/// `POST /v1/payments`: 202 once the pay command is on Kafka, keyed by the
+/// reservation's seat so it is ordered with that seat's holds.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn pay(
+    State(state): State<AppState>,
+    ActiveToken(caller): ActiveToken,
+    key: IdempotencyKey,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PayBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let reservation = ReservationId(uuid_id(&body.reservation_id, "reservation_id")?);
+    let row: Option<(uuid::Uuid, i64, i16)> = sqlx::query_as(
+        "select user_id, performance_id, seat_number from reservations where reservation_id = $1",
+    )
+    .bind(reservation.0)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((owner, performance, seat)) = row else {
+        return Err(ApiError::not_found(
+            "RESERVATION_NOT_FOUND",
+            format!("no reservation {reservation}"),
+        ));
+    };
+    if owner != caller.user_id.0 {
+        return Err(ApiError::Forbidden {
+            code: "NOT_YOUR_RESERVATION",
+            detail: format!("reservation {reservation} belongs to another user"),
+        });
+    }
+    let seat_number =
+        SeatNumber::parse(i64::from(seat)).map_err(|e| ApiError::Internal(e.into()))?;
+    let command = Command::Pay {
+        reservation_id: reservation,
+        performance_id: PerformanceId(performance),
+        seat_number,
+    };
+    submit(
+        &state,
+        &caller,
+        key,
+        &headers,
+        command,
+        body_hash("pay", &body),
+    )
+    .await
+}
+
+/// Publishes a command and records it as pending. Kafka first: if the broker
+/// refuses, nothing is recorded (SPEC rule 9); if the API dies after
+/// publishing, the worker records the outcome anyway.
+async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    headers: &HeaderMap,
+    command: Command,
+    hash: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let kind = command.kind();
+    let request_id = match &key.0 {
+        Some(k) => RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k),
+        None => RequestId::new(),
+    };
+    if key.0.is_some() {
+        let earlier: Option<Option<String>> =
+            sqlx::query_scalar("select body_hash from requests where request_id = $1")
+                .bind(request_id.0)
+                .fetch_optional(&state.pool)
+                .await?;
+        match earlier {
+            Some(Some(h)) if h != hash => return Err(ApiError::IdempotencyKeyReused),
+            Some(_) => return Ok(accepted(request_id)),
+            None => {}
+        }
+    }
+    let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command);
+    let header = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    state
+        .publisher
+        .publish(&envelope, header)
+        .await
+        .map_err(ApiError::BrokerUnavailable)?;
+    // The worker may already have recorded the outcome: keep it, and only
+    // add what the worker does not know (the body hash).
+    let stored_hash: Option<String> = sqlx::query_scalar(
+        "insert into requests (request_id, user_id, kind, body_hash) values ($1, $2, $3, $4)
+         on conflict (request_id) do update set body_hash = coalesce(requests.body_hash, excluded.body_hash)
+         returning body_hash",
+    )
+    .bind(request_id.0)
+    .bind(caller.user_id.0)
+    .bind(kind.as_str())
+    .bind(&hash)
+    .fetch_one(&state.pool)
+    .await?;
+    if stored_hash.as_deref().is_some_and(|h| h != hash) {
+        // A concurrent request with the same key and another body won the
+        // race; this command's id is taken, so the worker applies only one.
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Ok(accepted(request_id))
+}
+
+fn accepted(request_id: RequestId) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "request_id": request_id,
+            "status": "pending",
+            "status_url": format!("/v1/requests/{request_id}"),
+        })),
+    )
+}
+
+/// The longest `wait_ms` a client may ask for.
+pub const MAX_WAIT_MS: u64 = 10_000;
+/// Long polls re-read now and then in case a notification was lost.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// `GET /v1/requests/{id}[?wait_ms=N]`: the outcome; with `wait_ms`, held
+/// until the status is final or N ms pass.
+#[tracing::instrument(skip_all, fields(request_id = %raw))]
+pub async fn request_status(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    AnyToken(caller): AnyToken,
+) -> Result<Json<Value>, ApiError> {
+    let id = RequestId(uuid_id(&raw, "request_id")?);
+    let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let wait_ms = match query.get("wait_ms") {
+        None => 0,
+        Some(s) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= MAX_WAIT_MS)
+            .ok_or_else(|| {
+                ApiError::Validation(format!("wait_ms must be 0..={MAX_WAIT_MS}, got {s:?}"))
+            })?,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+    let waiter = state.notifier.register(id.0);
+    loop {
+        // Arm the notification before reading, so one that arrives between
+        // the read and the wait is not missed.
+        let notified = waiter.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let view = read_request(&state, id, &caller).await?;
+        let pending = view["status"] == "pending";
+        let now = tokio::time::Instant::now();
+        if !pending || now >= deadline {
+            return Ok(Json(view));
+        }
+        let _ = tokio::time::timeout((deadline - now).min(RECHECK), notified).await;
+    }
+}
+
+async fn read_request(state: &AppState, id: RequestId, caller: &Caller) -> Result<Value, ApiError> {
+    type Row = (uuid::Uuid, String, String, Option<String>, Option<Value>);
+    let row: Option<Row> = sqlx::query_as(
+        "select user_id, kind, status, reason, result from requests where request_id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&state.pool)
+    .await?;
+    // Another user's request reads as unknown: its existence is not theirs to learn.
+    let Some((_, kind, status, reason, result)) = row.filter(|r| r.0 == caller.user_id.0) else {
+        return Err(ApiError::not_found(
+            "REQUEST_NOT_FOUND",
+            format!("no request {id}"),
+        ));
+    };
+    let kind = RequestKind::parse(&kind)
+        .map(RequestKind::as_str)
+        .unwrap_or("reserve");
+    Ok(json!({
+        "request_id": id,
+        "kind": kind,
+        "status": status,
+        "reason": reason,
+        "result": result,
+    }))
+}

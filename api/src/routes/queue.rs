@@ -1,0 +1,210 @@
+use crate::auth::AnyToken;
+use crate::error::ApiError;
+use crate::extract::{uuid_id, JsonBody};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use domain::queue::{estimated_wait_seconds, Entry, QueueStatus};
+use domain::{TokenId, UserId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnterBody {
+    user_id: String,
+}
+
+/// A waiting entry refreshes `last_seen_at` at most this often, so polling
+/// does not turn every status read into a write.
+const SEEN_GRANULARITY_SECONDS: i64 = 2;
+
+/// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
+/// user already has (200, same token and place).
+#[tracing::instrument(skip_all, fields(user_id))]
+pub async fn enter(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<EnterBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = UserId(uuid_id(&body.user_id, "user_id")?);
+    tracing::Span::current().record("user_id", tracing::field::display(user));
+    let known: bool = sqlx::query_scalar("select exists (select 1 from users where user_id = $1)")
+        .bind(user.0)
+        .fetch_one(&state.pool)
+        .await?;
+    if !known {
+        return Err(ApiError::not_found(
+            "USER_NOT_FOUND",
+            format!("no user {user}"),
+        ));
+    }
+    let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
+    let mut tx = state.pool.begin().await?;
+    // One row lock orders every arrival: seq is gap-free and positions exact.
+    let (last_seq, admitted, mut dropped): (i64, i64, i64) = sqlx::query_as(
+        "select last_seq, admitted_total, dropped_total from queue_counters where id = 1 for update",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    type Live = (
+        i64,
+        uuid::Uuid,
+        String,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+        DateTime<Utc>,
+    );
+    let live: Option<Live> = sqlx::query_as(
+        "select seq, token_id, status, active_until, last_seen_at, now()
+           from queue_entries where user_id = $1 and status <> 'expired'",
+    )
+    .bind(user.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((seq, token_id, stored, active_until, last_seen_at, now)) = live {
+        let entry = Entry {
+            status: QueueStatus::parse(&stored).unwrap_or(QueueStatus::Expired),
+            active_until,
+            last_seen_at,
+        };
+        let visible = entry.visible_status(now, idle);
+        if visible != QueueStatus::Expired {
+            tx.commit().await?;
+            let position = match visible {
+                QueueStatus::Waiting => state.line.position(seq),
+                _ => 0,
+            };
+            return Ok((
+                StatusCode::OK,
+                Json(entry_body(
+                    &state,
+                    user,
+                    TokenId(token_id),
+                    visible,
+                    position,
+                )),
+            ));
+        }
+        // The old entry ran out; it is closed here so the user can rejoin.
+        sqlx::query(
+            "update queue_entries set status = 'expired', expired_at = now() where seq = $1",
+        )
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        if entry.status == QueueStatus::Waiting {
+            dropped += 1;
+        }
+    }
+    let seq = last_seq + 1;
+    let token_id = TokenId::new();
+    sqlx::query(
+        "insert into queue_entries (seq, token_id, user_id, status) values ($1, $2, $3, 'waiting')",
+    )
+    .bind(seq)
+    .bind(token_id.0)
+    .bind(user.0)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update queue_counters set last_seq = $1, dropped_total = $2 where id = 1")
+        .bind(seq)
+        .bind(dropped)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let position = u64::try_from(seq - admitted - dropped).unwrap_or(1).max(1);
+    // Admit at once when there is room, unless an admission is under way.
+    let admitted_now: i32 = sqlx::query_scalar("select queue_admit($1, $2, $3, false)")
+        .bind(state.settings.queue_active_capacity as i32)
+        .bind(state.settings.active_token_ttl_seconds as i32)
+        .bind(state.settings.queue_idle_timeout_seconds as i32)
+        .fetch_one(&state.pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "opportunistic admission failed; the workers will admit");
+            0
+        });
+    let mut status = QueueStatus::Waiting;
+    if admitted_now > 0 {
+        let now_status: String =
+            sqlx::query_scalar("select status from queue_entries where seq = $1")
+                .bind(seq)
+                .fetch_one(&state.pool)
+                .await?;
+        status = QueueStatus::parse(&now_status).unwrap_or(QueueStatus::Waiting);
+    }
+    let position = if status == QueueStatus::Waiting {
+        position
+    } else {
+        0
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(entry_body(&state, user, token_id, status, position)),
+    ))
+}
+
+fn entry_body(
+    state: &AppState,
+    user: UserId,
+    token_id: TokenId,
+    status: QueueStatus,
+    position: u64,
+) -> Value {
+    json!({
+        "token": state.tokens.issue(&token_id),
+        "user_id": user,
+        "status": status.as_str(),
+        "position": position,
+        "estimated_wait_seconds": wait_estimate(state, position),
+    })
+}
+
+fn wait_estimate(state: &AppState, position: u64) -> u64 {
+    if position == 0 {
+        return 0;
+    }
+    estimated_wait_seconds(
+        position - 1,
+        state.line.snapshot().admission_rate,
+        state.settings.queue_active_capacity,
+        Duration::seconds(i64::from(state.settings.active_token_ttl_seconds)),
+    )
+}
+
+/// `GET /v1/queue/status`: the caller's place; polling keeps a waiting entry
+/// alive.
+#[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+pub async fn status(
+    State(state): State<AppState>,
+    AnyToken(caller): AnyToken,
+) -> Result<Json<Value>, ApiError> {
+    if caller.status == QueueStatus::Waiting
+        && caller.entry.last_seen_at + Duration::seconds(SEEN_GRANULARITY_SECONDS) <= caller.now
+    {
+        sqlx::query(
+            "update queue_entries set last_seen_at = now() where seq = $1 and status = 'waiting'",
+        )
+        .bind(caller.seq)
+        .execute(&state.pool)
+        .await?;
+    }
+    let position = match caller.status {
+        QueueStatus::Waiting => state.line.position(caller.seq),
+        _ => 0,
+    };
+    let active_until = match caller.status {
+        QueueStatus::Active => caller.entry.active_until,
+        _ => None,
+    };
+    Ok(Json(json!({
+        "user_id": caller.user_id,
+        "status": caller.status.as_str(),
+        "position": position,
+        "ahead": position.saturating_sub(1),
+        "estimated_wait_seconds": wait_estimate(&state, position),
+        "active_until": active_until,
+    })))
+}

@@ -1,0 +1,73 @@
+//! Building and running the API; the binary and the tests share this.
+
+use crate::notifier::Notifier;
+use crate::publisher::Publisher;
+use crate::routes::router;
+use crate::state::AppState;
+use crate::token::TokenKey;
+use crate::waiting_line::WaitingLine;
+use anyhow::Context;
+use domain::config::Settings;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares the API on `listener` (bind port 0 in tests).
+    pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(settings.database_url.expose())
+            .context("DATABASE_URL is not a valid Postgres URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.database_pool_size)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(options);
+        let publisher = Publisher::new(&settings)?;
+        let state = AppState {
+            pool,
+            publisher,
+            tokens: TokenKey::new(settings.token_secret.clone()),
+            settings: Arc::new(settings),
+            notifier: Arc::default(),
+            line: Arc::new(WaitingLine::default()),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown`, then stops taking requests, lets those under
+    /// way finish and flushes the producer.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let state = self.state;
+        let background = CancellationToken::new();
+        tokio::spawn(Notifier::run(
+            state.notifier.clone(),
+            state.pool.clone(),
+            background.clone(),
+        ));
+        tokio::spawn(WaitingLine::run(
+            state.line.clone(),
+            state.pool.clone(),
+            background.clone(),
+        ));
+        let publisher = state.publisher.clone();
+        let signal = shutdown.clone();
+        let served = axum::serve(self.listener, router(state))
+            .with_graceful_shutdown(async move { signal.cancelled().await })
+            .await;
+        background.cancel();
+        publisher.flush();
+        served.context("serving HTTP")
+    }
+}

@@ -1,0 +1,19 @@
+//! What every handler shares.
+
+use crate::notifier::Notifier;
+use crate::publisher::Publisher;
+use crate::token::TokenKey;
+use crate::waiting_line::WaitingLine;
+use domain::config::Settings;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub publisher: Publisher,
+    pub settings: Arc<Settings>,
+    pub tokens: TokenKey,
+    pub notifier: Arc<Notifier>,
+    pub line: Arc<WaitingLine>,
+}

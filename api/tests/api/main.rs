@@ -1,0 +1,7 @@
+//! Integration tests: the real API and workers, in-process, against the real
+//! broker and Postgres.
+
+mod delivery;
+mod helpers;
+mod journey;
+mod validation;
