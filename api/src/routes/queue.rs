@@ -17,9 +17,10 @@ pub struct EnterBody {
     user_id: String,
 }
 
-/// A waiting entry refreshes `last_seen_at` at most this often, so polling
-/// does not turn every status read into a write.
-const SEEN_GRANULARITY_SECONDS: i64 = 2;
+/// A waiting entry refreshes `last_seen_at` at most this often (and at most
+/// a quarter of the idle timeout), so polling does not turn every status read
+/// into a write.
+const SEEN_GRANULARITY_MS: i64 = 2_000;
 
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
@@ -181,8 +182,10 @@ pub async fn status(
     State(state): State<AppState>,
     AnyToken(caller): AnyToken,
 ) -> Result<Json<Value>, ApiError> {
+    let idle_ms = i64::from(state.settings.queue_idle_timeout_seconds) * 1000;
+    let granularity = Duration::milliseconds(SEEN_GRANULARITY_MS.min(idle_ms / 4));
     if caller.status == QueueStatus::Waiting
-        && caller.entry.last_seen_at + Duration::seconds(SEEN_GRANULARITY_SECONDS) <= caller.now
+        && caller.entry.last_seen_at + granularity <= caller.now
     {
         sqlx::query(
             "update queue_entries set last_seen_at = now() where seq = $1 and status = 'waiting'",

@@ -4,4 +4,5 @@
 mod delivery;
 mod helpers;
 mod journey;
+mod queue;
 mod validation;

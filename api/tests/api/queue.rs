@@ -1,0 +1,237 @@
+//! The waiting room (SPEC rules 1 and 2).
+
+use crate::helpers::{eventually, json_of, problem_code, spawn_app_with, TestApp};
+use futures::stream::{self, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+async fn new_users(app: &TestApp, n: i64) -> Vec<String> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "insert into users (user_id) select gen_random_uuid() from generate_series(1, $1) returning user_id",
+    )
+    .bind(n)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    ids.into_iter().map(|id| id.to_string()).collect()
+}
+
+async fn enter(app: &TestApp, base: &str, user: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!("{base}/v1/queue/tokens"))
+        .json(&json!({"user_id": user}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn status_of(app: &TestApp, token: &str) -> Value {
+    json_of(
+        app.get("/v1/queue/status", Some(token)).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_arrivals_through_two_instances_get_distinct_gap_free_positions() {
+    let mut app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
+    let second = app.start_api().await;
+    // Fill the only active slot, so nobody else is admitted during the rush.
+    app.active_user().await;
+    let users = new_users(&app, 1000).await;
+    let bases = [app.address.clone(), second];
+    let results: Vec<(StatusCode, Value)> = stream::iter(users.iter().enumerate())
+        .map(|(i, user)| {
+            let base = bases[i % 2].clone();
+            let app = &app;
+            async move { enter(app, &base, user).await }
+        })
+        .buffer_unordered(100)
+        .collect()
+        .await;
+    let mut positions: Vec<u64> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::CREATED, "{body}");
+            assert_eq!(body["status"], "waiting");
+            body["position"].as_u64().unwrap_or_default()
+        })
+        .collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=1000).collect::<Vec<u64>>());
+    // The status endpoint agrees once the line snapshot has caught up.
+    let (_, last) = results
+        .iter()
+        .find(|(_, b)| b["position"] == 1000)
+        .unwrap_or_else(|| panic!("no position 1000"));
+    let token = last["token"].as_str().unwrap_or_default().to_owned();
+    eventually(Duration::from_secs(10), || async {
+        let s = status_of(&app, &token).await;
+        s["position"] == 1000 && s["ahead"] == 999
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_entries_of_one_user_make_one_entry() {
+    let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
+    app.active_user().await;
+    let user = app.register().await;
+    let results: Vec<(StatusCode, Value)> = stream::iter(0..200)
+        .map(|_| enter(&app, &app.address, &user))
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let reused = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!((created, reused), (1, 199));
+    let tokens: HashSet<&str> = results
+        .iter()
+        .filter_map(|(_, b)| b["token"].as_str())
+        .collect();
+    assert_eq!(tokens.len(), 1);
+    let places: HashSet<u64> = results
+        .iter()
+        .filter_map(|(_, b)| b["position"].as_u64())
+        .collect();
+    assert_eq!(places, HashSet::from([1]));
+    let entries: i64 =
+        sqlx::query_scalar("select count(*) from queue_entries where user_id = $1::uuid")
+            .bind(&user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap_or_default();
+    assert_eq!(entries, 1);
+}
+
+#[tokio::test]
+async fn capacity_is_never_exceeded_while_two_workers_admit_and_tokens_expire() {
+    let mut app = spawn_app_with(&[
+        ("QUEUE_ACTIVE_CAPACITY", "5"),
+        ("ACTIVE_TOKEN_TTL_SECONDS", "1"),
+    ])
+    .await;
+    app.start_worker().await;
+    let users = new_users(&app, 30).await;
+    let mut tokens = Vec::new();
+    for user in &users {
+        let (status, body) = enter(&app, &app.address, user).await;
+        assert_eq!(status, StatusCode::CREATED);
+        tokens.push(body["token"].as_str().unwrap_or_default().to_owned());
+    }
+    // Keep every waiting entry alive and watch the active count until all
+    // 30 have had their turn.
+    let max_active = AtomicI64::new(0);
+    eventually(Duration::from_secs(60), || async {
+        for token in &tokens {
+            status_of(&app, token).await;
+        }
+        let (active, admitted): (i64, i64) = sqlx::query_as(
+            "select count(*) filter (where status = 'active'), count(*) filter (where activated_at is not null)
+               from queue_entries",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or_default();
+        max_active.fetch_max(active, Ordering::Relaxed);
+        admitted == 30
+    })
+    .await;
+    let max_active = max_active.load(Ordering::Relaxed);
+    assert!(max_active <= 5, "{max_active} active at once");
+    // Admission followed arrival order.
+    let order: Vec<i64> =
+        sqlx::query_scalar("select seq from queue_entries order by activated_at, seq")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap_or_default();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(order, sorted);
+}
+
+#[tokio::test]
+async fn expiry_and_idle_drop_admit_the_next_in_order() {
+    let app = spawn_app_with(&[
+        ("QUEUE_ACTIVE_CAPACITY", "1"),
+        ("ACTIVE_TOKEN_TTL_SECONDS", "2"),
+        ("QUEUE_IDLE_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let (_, first) = app.active_user().await;
+    let users = new_users(&app, 2).await;
+    let (_, idle) = enter(&app, &app.address, &users[0]).await;
+    let (_, polling) = enter(&app, &app.address, &users[1]).await;
+    assert_eq!(
+        (idle["position"].as_u64(), polling["position"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let idle = idle["token"].as_str().unwrap_or_default().to_owned();
+    let polling = polling["token"].as_str().unwrap_or_default().to_owned();
+    // The idle entry never polls; the other polls until it is admitted.
+    eventually(Duration::from_secs(20), || async {
+        status_of(&app, &polling).await["status"] == "active"
+    })
+    .await;
+    assert_eq!(status_of(&app, &first).await["status"], "expired");
+    assert_eq!(status_of(&app, &idle).await["status"], "expired");
+    let active = status_of(&app, &polling).await;
+    assert_eq!(active["position"], 0);
+    assert!(active["active_until"].is_string());
+    // An expired token may read its status but not browse.
+    let browse = json_of(
+        app.get("/v1/concerts/1/performances", Some(&first)).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(problem_code(&browse), "TOKEN_NOT_ACTIVE");
+}
+
+#[tokio::test]
+async fn a_waiting_token_cannot_browse_or_reserve() {
+    let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
+    app.active_user().await;
+    let user = app.register().await;
+    let (_, body) = enter(&app, &app.address, &user).await;
+    let token = body["token"].as_str().unwrap_or_default();
+    assert_eq!(body["status"], "waiting");
+    assert!(body["estimated_wait_seconds"]
+        .as_u64()
+        .is_some_and(|s| s > 0));
+    let performance = app.add_performance(1000).await;
+    for response in [
+        app.get(
+            &format!("/v1/performances/{performance}/seats"),
+            Some(token),
+        )
+        .await,
+        app.post(
+            "/v1/reservations",
+            Some(token),
+            json!({"performance_id": performance, "seat_number": 1}),
+        )
+        .await,
+    ] {
+        assert_eq!(
+            problem_code(&json_of(response, StatusCode::FORBIDDEN).await),
+            "TOKEN_NOT_ACTIVE"
+        );
+    }
+    // Endpoints open to any token still answer.
+    json_of(app.get("/v1/balance", Some(token)).await, StatusCode::OK).await;
+    json_of(
+        app.get("/v1/reservations", Some(token)).await,
+        StatusCode::OK,
+    )
+    .await;
+}
