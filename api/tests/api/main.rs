@@ -3,6 +3,7 @@
 
 mod delivery;
 mod helpers;
+mod holds;
 mod journey;
 mod queue;
 mod validation;

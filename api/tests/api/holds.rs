@@ -1,0 +1,203 @@
+//! Seat holds through Kafka (SPEC rules 3 and 4).
+
+use crate::helpers::{eventually, json_of, spawn_app, spawn_app_with, TestApp};
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::Duration;
+
+async fn seat_status(app: &TestApp, token: &str, performance: i64, seat: usize) -> Value {
+    let seats = json_of(
+        app.get(
+            &format!("/v1/performances/{performance}/seats"),
+            Some(token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    seats["seats"][seat - 1]["status"].clone()
+}
+
+#[tokio::test]
+async fn a_hundred_users_race_for_one_seat_and_exactly_one_wins() {
+    let mut app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "200")]).await;
+    let second_api = app.start_api().await;
+    app.start_worker().await;
+    let performance = app.add_performance(30_000).await;
+    let users = join_all((0..100).map(|_| app.active_user())).await;
+    let requests = join_all(users.iter().enumerate().map(|(i, (_, token))| {
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            second_api.clone()
+        };
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(format!("{base}/v1/reservations"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"performance_id": performance, "seat_number": 25}))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let id = json_of(response, StatusCode::ACCEPTED).await["request_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            app.outcome(token, &id).await
+        }
+    }))
+    .await;
+    let won = requests
+        .iter()
+        .filter(|o| o["status"] == "succeeded")
+        .count();
+    let taken = requests
+        .iter()
+        .filter(|o| o["reason"] == "SEAT_TAKEN")
+        .count();
+    assert_eq!((won, taken), (1, 99));
+    let holds: i64 = sqlx::query_scalar("select count(*) from reservations")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or_default();
+    assert_eq!(holds, 1);
+    assert_eq!(
+        seat_status(&app, &users[0].1, performance, 25).await,
+        "held"
+    );
+}
+
+#[tokio::test]
+async fn a_lapsed_hold_frees_the_seat_and_reads_expired() {
+    let app = spawn_app_with(&[("HOLD_TTL_SECONDS", "1")]).await;
+    let performance = app.add_performance(30_000).await;
+    let (_, first) = app.active_user().await;
+    let (_, second) = app.active_user().await;
+    let held = app
+        .outcome(&first, &app.reserve(&first, performance, 4).await)
+        .await;
+    assert_eq!(held["status"], "succeeded");
+    eventually(Duration::from_secs(10), || async {
+        seat_status(&app, &second, performance, 4).await == "available"
+    })
+    .await;
+    let mine = json_of(
+        app.get("/v1/reservations", Some(&first)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine[0]["status"], "expired");
+    let again = app
+        .outcome(&second, &app.reserve(&second, performance, 4).await)
+        .await;
+    assert_eq!(again["status"], "succeeded", "{again}");
+    // The sweeper marks the lapsed hold expired in the table too.
+    eventually(Duration::from_secs(10), || async {
+        let held: i64 = sqlx::query_scalar(
+            "select count(*) from reservations where status = 'held' and held_until <= now()",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or(-1);
+        held == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_at_the_hold_limit_is_refused_another_seat() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(30_000).await;
+    let (_, token) = app.active_user().await;
+    let first = app
+        .outcome(&token, &app.reserve(&token, performance, 1).await)
+        .await;
+    assert_eq!(first["status"], "succeeded");
+    let second = app
+        .outcome(&token, &app.reserve(&token, performance, 2).await)
+        .await;
+    assert_eq!(second["status"], "rejected");
+    assert_eq!(second["reason"], "HOLD_LIMIT");
+    assert_eq!(second["result"], Value::Null);
+    assert_eq!(seat_status(&app, &token, performance, 2).await, "available");
+}
+
+#[tokio::test]
+async fn reserving_a_held_seat_is_seat_taken() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(30_000).await;
+    let (_, a) = app.active_user().await;
+    let (_, b) = app.active_user().await;
+    assert_eq!(
+        app.outcome(&a, &app.reserve(&a, performance, 8).await)
+            .await["status"],
+        "succeeded"
+    );
+    let taken = app
+        .outcome(&b, &app.reserve(&b, performance, 8).await)
+        .await;
+    assert_eq!(taken["reason"], "SEAT_TAKEN");
+}
+
+#[tokio::test]
+async fn a_worker_restarted_mid_stream_loses_nothing() {
+    let mut app = spawn_app_with(&[
+        ("QUEUE_ACTIVE_CAPACITY", "200"),
+        ("MAX_HOLDS_PER_USER", "100"),
+    ])
+    .await;
+    let performances = join_all((0..4).map(|_| app.add_performance(1_000))).await;
+    let (_, token) = app.active_user().await;
+    let mut requests = Vec::new();
+    for (i, performance) in performances.iter().enumerate() {
+        for seat in 1..=25 {
+            requests.push(app.reserve(&token, *performance, seat).await);
+        }
+        if i == 1 {
+            // Stop the only worker mid-stream and start a new one.
+            app.stop_worker(0).await;
+            app.start_worker().await;
+        }
+    }
+    let outcomes = join_all(requests.iter().map(|r| app.outcome(&token, r))).await;
+    assert!(
+        outcomes.iter().all(|o| o["status"] == "succeeded"),
+        "{outcomes:?}"
+    );
+    let holds: i64 = sqlx::query_scalar("select count(*) from reservations where status = 'held'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or_default();
+    assert_eq!(holds, 100);
+}
+
+#[tokio::test]
+async fn only_the_requesting_user_can_read_a_request() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(30_000).await;
+    let (_, a) = app.active_user().await;
+    let (_, b) = app.active_user().await;
+    let request = app.reserve(&a, performance, 3).await;
+    let other = json_of(
+        app.get(&format!("/v1/requests/{request}"), Some(&b)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(other["code"], "REQUEST_NOT_FOUND");
+    let bad = json_of(
+        app.get("/v1/requests/not-a-uuid", Some(&a)).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(bad["code"], "VALIDATION_ERROR");
+    let too_long = json_of(
+        app.get(&format!("/v1/requests/{request}?wait_ms=10001"), Some(&a))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(too_long["code"], "VALIDATION_ERROR");
+}
