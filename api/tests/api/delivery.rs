@@ -129,3 +129,49 @@ async fn offsets_are_stored_only_after_the_transaction_commits() {
     assert_eq!(outcome["status"], "succeeded", "{outcome}");
     assert_eq!(count(&app, "select count(*) from reservations").await, 1);
 }
+
+/// A fingerprint of every table a command can touch.
+async fn state_fingerprint(app: &TestApp) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for table in [
+        "users",
+        "ledger",
+        "seats",
+        "reservations",
+        "payments",
+        "requests",
+        "applied_commands",
+        "queue_entries",
+        "dead_letters",
+    ] {
+        let sql = format!("select md5(string_agg(t::text, '|' order by t::text)) from {table} t");
+        let digest: Option<String> = sqlx::query_scalar(&sql)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        out.push((table.to_owned(), digest));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_replay_of_the_whole_topic_changes_no_state() {
+    let app = crate::helpers::spawn_app_with(&[("MAX_HOLDS_PER_USER", "3")]).await;
+    let performance = app.add_performance(10_000).await;
+    let (_, a) = app.active_user().await;
+    let (_, b) = app.active_user().await;
+    let mut requests = Vec::new();
+    for seat in [1, 2, 3, 2, 4] {
+        requests.push((a.clone(), app.reserve(&a, performance, seat).await));
+        requests.push((b.clone(), app.reserve(&b, performance, seat).await));
+    }
+    for (token, request) in &requests {
+        app.outcome(token, request).await;
+    }
+    let before = state_fingerprint(&app).await;
+    let replayed = workers::startup::replay(app.settings.clone(), Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("replay: {e:#}"));
+    assert_eq!(replayed, requests.len() as u64);
+    assert_eq!(state_fingerprint(&app).await, before);
+}
