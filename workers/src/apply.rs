@@ -18,6 +18,51 @@ pub struct Delivery {
     pub partition: i32,
     pub offset: i64,
     pub payload: Option<Vec<u8>>,
+    /// The `x-request-id` of the HTTP request that sent the command.
+    pub trace_id: Option<String>,
+}
+
+/// The lease a live consumer holds on a partition: the epoch it claimed when
+/// the partition was assigned to it.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub topic: String,
+    pub partition: i32,
+    pub epoch: i64,
+}
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Another worker claimed the partition since this one did.
+    #[error("partition {0} was claimed by another worker")]
+    Fenced(i32),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Claims `partition` for this worker: bumps its epoch, so that any worker
+/// that held it before is fenced off from then on.
+pub async fn claim_partition(
+    pool: &PgPool,
+    topic: &str,
+    partition: i32,
+) -> Result<Fence, sqlx::Error> {
+    let epoch: i64 = sqlx::query_scalar(
+        "insert into partition_leases (topic, partition, epoch) values ($1, $2, 1)
+         on conflict (topic, partition) do update
+            set epoch = partition_leases.epoch + 1, claimed_at = now()
+         returning epoch",
+    )
+    .bind(topic)
+    .bind(partition)
+    .fetch_one(pool)
+    .await?;
+    Ok(Fence {
+        topic: topic.to_owned(),
+        partition,
+        epoch,
+    })
 }
 
 /// The rule parameters a worker applies commands with.
@@ -53,13 +98,29 @@ enum Decision {
 }
 
 /// Applies `batch` (messages of one partition, in offset order) in one
-/// transaction and returns what became of each.
+/// transaction and returns what became of each. With a `fence`, the
+/// transaction first checks, and holds until commit, the partition's epoch.
 pub async fn apply_batch(
     pool: &PgPool,
     rules: Rules,
+    fence: Option<&Fence>,
     batch: &[Delivery],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Vec<Outcome>, ApplyError> {
     let mut tx = pool.begin().await?;
+    if let Some(fence) = fence {
+        // FOR SHARE blocks a concurrent claim until this batch commits, so a
+        // claim either sees this batch applied or this batch sees the claim.
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "select epoch from partition_leases where topic = $1 and partition = $2 for share",
+        )
+        .bind(&fence.topic)
+        .bind(fence.partition)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if epoch != Some(fence.epoch) {
+            return Err(ApplyError::Fenced(fence.partition));
+        }
+    }
     let now: DateTime<Utc> = sqlx::query_scalar("select now()")
         .fetch_one(&mut *tx)
         .await?;
@@ -143,6 +204,16 @@ async fn apply_one(
         Decision::Succeeded(_) => Outcome::Succeeded(kind),
         Decision::Rejected(reason) => Outcome::Rejected(kind, reason),
     };
+    // The HTTP request id travelled in a Kafka header: one reservation can be
+    // followed from the API's log line to this one.
+    tracing::debug!(
+        request_id = %env.request_id,
+        x_request_id = delivery.trace_id.as_deref().unwrap_or(""),
+        partition = delivery.partition,
+        offset = delivery.offset,
+        ?outcome,
+        "command applied (commits with its batch)"
+    );
     Ok((outcome, Some(env.request_id)))
 }
 

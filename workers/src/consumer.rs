@@ -2,36 +2,67 @@
 //! applies each partition's share in one transaction, and only then stores
 //! the offsets, so a crash at any point re-delivers rather than loses.
 
-use crate::apply::{apply_batch, is_transient, reject_unappliable, Delivery, Outcome, Rules};
+use crate::apply::{
+    apply_batch, claim_partition, is_transient, reject_unappliable, ApplyError, Delivery, Fence,
+    Outcome, Rules,
+};
 use crate::metrics::Metrics;
 use anyhow::Context;
 use domain::config::Settings;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sqlx::PgPool;
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Most messages taken into one batch.
 pub const MAX_BATCH: usize = 500;
 
-/// Logs rebalances and commit failures.
-pub struct LoggingContext;
+/// Logs rebalances, remembers revoked partitions (their leases are given up)
+/// and feeds librdkafka's statistics (consumer lag) into the metrics.
+pub struct WorkerContext {
+    revoked: Mutex<Vec<i32>>,
+    metrics: Arc<Metrics>,
+}
 
-impl ClientContext for LoggingContext {}
+fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
 
-impl ConsumerContext for LoggingContext {
-    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        tracing::info!(?rebalance, "partitions are being rebalanced");
+impl ClientContext for WorkerContext {
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            for (partition, p) in &topic.partitions {
+                if *partition >= 0 {
+                    self.metrics.set_lag(*partition, p.consumer_lag);
+                }
+            }
+        }
     }
+}
 
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        tracing::info!(?rebalance, "partitions rebalanced");
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let revoked = partitions(tpl);
+                tracing::info!(?revoked, "partitions revoked");
+                if let Ok(mut r) = self.revoked.lock() {
+                    r.extend(revoked);
+                }
+            }
+            Rebalance::Assign(tpl) => {
+                tracing::info!(assigned = ?partitions(tpl), "partitions assigned")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
@@ -41,11 +72,19 @@ impl ConsumerContext for LoggingContext {
     }
 }
 
-pub type CommandConsumer = StreamConsumer<LoggingContext>;
+pub type CommandConsumer = StreamConsumer<WorkerContext>;
 
 /// A consumer in `group` on the command topic. Offsets are stored by hand
 /// after each transaction commits and committed in the background.
-pub fn create(settings: &Settings, group: &str) -> anyhow::Result<CommandConsumer> {
+pub fn create(
+    settings: &Settings,
+    group: &str,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<CommandConsumer> {
+    let context = WorkerContext {
+        revoked: Mutex::default(),
+        metrics,
+    };
     let consumer: CommandConsumer = ClientConfig::new()
         .set("bootstrap.servers", &settings.kafka_brokers)
         .set("group.id", group)
@@ -57,7 +96,8 @@ pub fn create(settings: &Settings, group: &str) -> anyhow::Result<CommandConsume
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "60000")
         .set("fetch.wait.max.ms", "10")
-        .create_with_context(LoggingContext)
+        .set("statistics.interval.ms", "5000")
+        .create_with_context(context)
         .context("creating the Kafka consumer")?;
     consumer
         .subscribe(&[&settings.command_topic()])
@@ -79,6 +119,7 @@ pub async fn run(
         .ok()
         .and_then(|s| s.elements().first().map(|e| e.topic().to_owned()))
         .unwrap_or_default();
+    let mut leases: HashMap<i32, Fence> = HashMap::new();
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -99,18 +140,60 @@ pub async fn run(
                 _ => break,
             }
         }
+        if let Ok(mut revoked) = consumer.context().revoked.lock() {
+            for partition in revoked.drain(..) {
+                leases.remove(&partition);
+            }
+        }
         let mut by_partition: BTreeMap<i32, Vec<Delivery>> = BTreeMap::new();
         for d in batch {
             by_partition.entry(d.partition).or_default().push(d);
         }
         for (partition, deliveries) in by_partition {
-            let Some(outcomes) = apply_with_retry(&pool, rules, &deliveries, &shutdown).await
-            else {
+            let Some(first_offset) = deliveries.first().map(|d| d.offset) else {
+                continue;
+            };
+            if let Entry::Vacant(slot) = leases.entry(partition) {
+                match with_retry(&shutdown, || claim_partition(&pool, &topic, partition)).await {
+                    Some(fence) => {
+                        tracing::info!(partition, epoch = fence.epoch, "claimed partition");
+                        slot.insert(fence);
+                    }
+                    None => return finish(&consumer).await,
+                }
+            }
+            let started = Instant::now();
+            let outcomes = match apply_with_retry(
+                &pool,
+                rules,
+                leases.get(&partition),
+                &deliveries,
+                &shutdown,
+            )
+            .await
+            {
+                Applied::Done(outcomes) => outcomes,
+                Applied::Fenced => {
+                    // Another worker owns the partition now. Rewind, so
+                    // that nothing is skipped if it comes back to us.
+                    tracing::warn!(partition, "fenced: another worker claimed this partition");
+                    metrics.fenced();
+                    leases.remove(&partition);
+                    if let Err(e) = consumer.seek(
+                        &topic,
+                        partition,
+                        Offset::Offset(first_offset),
+                        Duration::from_secs(1),
+                    ) {
+                        tracing::info!(partition, error = %e, "could not rewind a fenced partition");
+                    }
+                    continue;
+                }
                 // Shut down before the batch could be applied: leave its
                 // offsets unstored so the next owner re-reads it.
-                return finish(&consumer).await;
+                Applied::ShutDown => return finish(&consumer).await,
             };
-            metrics.record(&outcomes);
+            metrics.record_batch(&outcomes, started.elapsed());
             let Some(last) = deliveries.last() else {
                 continue;
             };
@@ -128,60 +211,111 @@ pub async fn run(
 }
 
 async fn finish(consumer: &CommandConsumer) -> anyhow::Result<()> {
-    if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-        tracing::info!(error = %e, "final offset commit did not go through");
+    match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        Ok(())
+        | Err(rdkafka::error::KafkaError::ConsumerCommit(
+            rdkafka::types::RDKafkaErrorCode::NoOffset,
+        )) => {}
+        Err(e) => tracing::info!(error = %e, "final offset commit did not go through"),
     }
     Ok(())
 }
 
-fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
+pub fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
+    let trace_id = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == "x-request-id")
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    });
     Delivery {
         partition: message.partition(),
         offset: message.offset(),
         payload: message.payload().map(<[u8]>::to_vec),
+        trace_id,
     }
+}
+
+/// Runs `op` until it succeeds or fails for a reason retrying cannot mend,
+/// backing off while Postgres is unreachable; `None` on shutdown or such an
+/// error.
+async fn with_retry<T, F, Fut>(shutdown: &CancellationToken, mut op: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(e) if is_transient(&e) => {
+                tracing::warn!(error = %e, "database unavailable; retrying")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "database error");
+                return None;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// What became of a partition's batch.
+pub enum Applied {
+    Done(Vec<Outcome>),
+    Fenced,
+    ShutDown,
 }
 
 /// Applies a partition's batch, retrying while Postgres is unreachable. A
 /// batch that fails for another reason is applied one command at a time, so
-/// a single bad command is set aside and the rest go through. `None` when
-/// shut down first.
+/// a single bad command is set aside and the rest go through.
 pub async fn apply_with_retry(
     pool: &PgPool,
     rules: Rules,
+    fence: Option<&Fence>,
     deliveries: &[Delivery],
     shutdown: &CancellationToken,
-) -> Option<Vec<Outcome>> {
+) -> Applied {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match apply_batch(pool, rules, deliveries).await {
-            Ok(outcomes) => return Some(outcomes),
-            Err(e) if is_transient(&e) => {
+        match apply_batch(pool, rules, fence, deliveries).await {
+            Ok(outcomes) => return Applied::Done(outcomes),
+            Err(ApplyError::Fenced(_)) => return Applied::Fenced,
+            Err(ApplyError::Database(e)) if is_transient(&e) => {
                 tracing::warn!(error = %e, "applying a batch failed; retrying");
             }
-            Err(e) if deliveries.len() > 1 => {
+            Err(ApplyError::Database(e)) if deliveries.len() > 1 => {
                 tracing::warn!(error = %e, "a batch failed; applying its commands one by one");
                 let mut outcomes = Vec::with_capacity(deliveries.len());
                 for d in deliveries {
-                    outcomes.extend(
-                        Box::pin(apply_with_retry(
-                            pool,
-                            rules,
-                            std::slice::from_ref(d),
-                            shutdown,
-                        ))
-                        .await?,
-                    );
+                    match Box::pin(apply_with_retry(
+                        pool,
+                        rules,
+                        fence,
+                        std::slice::from_ref(d),
+                        shutdown,
+                    ))
+                    .await
+                    {
+                        Applied::Done(o) => outcomes.extend(o),
+                        other => return other,
+                    }
                 }
-                return Some(outcomes);
+                return Applied::Done(outcomes);
             }
-            Err(e) => {
+            Err(ApplyError::Database(e)) => {
                 tracing::error!(error = %e, "a command cannot be applied; rejecting it");
                 let Some(only) = deliveries.first() else {
-                    return Some(Vec::new());
+                    return Applied::Done(Vec::new());
                 };
                 match reject_unappliable(pool, only, &e.to_string()).await {
-                    Ok(outcome) => return Some(vec![outcome]),
+                    Ok(outcome) => return Applied::Done(vec![outcome]),
                     Err(e) => {
                         tracing::warn!(error = %e, "recording the rejection failed; retrying")
                     }
@@ -189,7 +323,7 @@ pub async fn apply_with_retry(
             }
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return None,
+            _ = shutdown.cancelled() => return Applied::ShutDown,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));

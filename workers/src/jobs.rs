@@ -1,8 +1,10 @@
 //! Background jobs every worker runs side by side with the others: queue
 //! admission and hold expiry. Both are safe with any number of instances.
 
+use crate::metrics::Metrics;
 use domain::config::Settings;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +41,12 @@ pub async fn expire_holds_once(pool: &PgPool) -> Result<u64, sqlx::Error> {
 }
 
 /// Runs both jobs until `shutdown`.
-pub async fn run(pool: PgPool, settings: Settings, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
     let mut admission = tokio::time::interval(ADMISSION_INTERVAL);
     let mut sweep = tokio::time::interval(HOLD_SWEEP_INTERVAL);
     admission.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,7 +62,10 @@ pub async fn run(pool: PgPool, settings: Settings, shutdown: CancellationToken) 
             _ = sweep.tick() => {
                 match expire_holds_once(&pool).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::debug!(expired = n, "expired lapsed holds"),
+                    Ok(n) => {
+                        metrics.holds_expired(n);
+                        tracing::debug!(expired = n, "expired lapsed holds");
+                    }
                     Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
                 }
             }

@@ -1,13 +1,12 @@
 //! Building and running a worker; the binary and the tests share this.
 
-use crate::apply::{Delivery, Rules};
-use crate::consumer::{self, apply_with_retry, CommandConsumer};
+use crate::apply::Rules;
+use crate::consumer::{self, apply_with_retry, Applied, CommandConsumer};
 use crate::metrics::{self, Metrics};
 use crate::{db, jobs, kafka};
 use anyhow::Context;
 use domain::config::Settings;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,7 +29,8 @@ impl Worker {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = db::connect(&settings, settings.database_pool_size).await?;
         kafka::ensure_topics(&settings).await?;
-        let consumer = consumer::create(&settings, &settings.consumer_group())?;
+        let metrics = Arc::new(Metrics::default());
+        let consumer = consumer::create(&settings, &settings.consumer_group(), metrics.clone())?;
         let metrics_listener = TcpListener::bind(settings.worker_metrics_addr)
             .await
             .with_context(|| {
@@ -44,7 +44,7 @@ impl Worker {
             pool,
             consumer,
             metrics_listener,
-            metrics: Arc::default(),
+            metrics,
         })
     }
 
@@ -58,6 +58,7 @@ impl Worker {
         let jobs = tokio::spawn(jobs::run(
             self.pool.clone(),
             self.settings.clone(),
+            self.metrics.clone(),
             shutdown.clone(),
         ));
         let server_shutdown = shutdown.clone();
@@ -88,7 +89,7 @@ impl Worker {
 pub async fn replay(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<u64> {
     let pool = db::connect(&settings, 4).await?;
     let topic = settings.command_topic();
-    let consumer = consumer::create(&settings, &settings.replay_group())?;
+    let consumer = consumer::create(&settings, &settings.replay_group(), Arc::default())?;
     let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();
     for partition in 0..settings.seat_command_partitions as i32 {
         let (low, high) = consumer
@@ -108,15 +109,13 @@ pub async fn replay(settings: Settings, shutdown: CancellationToken) -> anyhow::
         let message = message
             .context("replay stalled: no message for 30 s")?
             .context("reading the command topic")?;
-        let d = Delivery {
-            partition: message.partition(),
-            offset: message.offset(),
-            payload: message.payload().map(<[u8]>::to_vec),
-        };
-        if apply_with_retry(&pool, rules, std::slice::from_ref(&d), &shutdown)
-            .await
-            .is_none()
-        {
+        let d = consumer::delivery(&message);
+        // No fence: a replay must not take partitions from the live workers;
+        // each command's recorded id is what keeps it from applying twice.
+        if !matches!(
+            apply_with_retry(&pool, rules, None, std::slice::from_ref(&d), &shutdown).await,
+            Applied::Done(_)
+        ) {
             break;
         }
         replayed += 1;

@@ -1,0 +1,142 @@
+//! Poison messages and fencing (issue: survive faults).
+
+use crate::helpers::{eventually, spawn_app, TestApp};
+use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, TokenId, UserId};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::Duration;
+use workers::apply::{apply_batch, claim_partition, ApplyError, Delivery, Outcome, Rules};
+
+async fn send_raw(app: &TestApp, key: &str, payload: &[u8]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &app.settings.kafka_brokers)
+        .create()
+        .unwrap_or_else(|e| panic!("{e}"));
+    producer
+        .send(
+            FutureRecord::to(&app.settings.command_topic())
+                .key(key)
+                .payload(payload),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[tokio::test]
+async fn a_poison_message_is_set_aside_and_does_not_block_its_partition() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(5_000).await;
+    let (user, token) = app.active_user().await;
+    let key = format!("{performance}:5");
+    send_raw(&app, &key, b"\x00\x01 definitely not a command").await;
+    // A command of a future version whose request the API knows about.
+    let future_id = RequestId::new();
+    sqlx::query(
+        "insert into requests (request_id, user_id, kind) values ($1, $2::uuid, 'reserve')",
+    )
+    .bind(future_id.0)
+    .bind(&user)
+    .execute(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let future =
+        serde_json::json!({"v": 99, "request_id": future_id, "user_id": user, "hologram": true});
+    send_raw(&app, &key, future.to_string().as_bytes()).await;
+    // A valid command for the same seat, behind them on the same partition.
+    let request = app.reserve(&token, performance, 5).await;
+    let outcome = app.outcome(&token, &request).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+    assert_eq!(scalar(&app, "select count(*) from dead_letters").await, 2);
+    let rejected = app.outcome(&token, &future_id.to_string()).await;
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["reason"], "INVALID_COMMAND");
+}
+
+#[tokio::test]
+async fn a_worker_whose_partition_was_claimed_by_another_applies_nothing() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(5_000).await;
+    let (user, token) = app.active_user().await;
+    let token_id = api::token::TokenKey::new(app.settings.token_secret.clone())
+        .verify(&token)
+        .unwrap_or_else(|| panic!("token"));
+    let envelope = CommandEnvelope::new(
+        RequestId::new(),
+        UserId::parse(&user).unwrap_or_else(|e| panic!("{e}")),
+        TokenId(token_id.0),
+        Command::Reserve {
+            performance_id: PerformanceId(performance),
+            seat_number: SeatNumber::parse(11).unwrap_or_else(|e| panic!("{e}")),
+        },
+    );
+    let delivery = Delivery {
+        partition: 0,
+        offset: 1_000,
+        payload: Some(envelope.encode()),
+        trace_id: None,
+    };
+    let rules = Rules::from_settings(&app.settings);
+    // A lease topic of its own, so the app's live worker cannot interfere.
+    let stale = claim_partition(&app.pool, "fencing-test", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let current = claim_partition(&app.pool, "fencing-test", 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(current.epoch > stale.epoch);
+
+    let fenced = apply_batch(
+        &app.pool,
+        rules,
+        Some(&stale),
+        std::slice::from_ref(&delivery),
+    )
+    .await;
+    assert!(matches!(fenced, Err(ApplyError::Fenced(0))), "{fenced:?}");
+    assert_eq!(
+        scalar(&app, "select count(*) from applied_commands").await,
+        0
+    );
+    assert_eq!(scalar(&app, "select count(*) from reservations").await, 0);
+
+    let applied = apply_batch(
+        &app.pool,
+        rules,
+        Some(&current),
+        std::slice::from_ref(&delivery),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        applied,
+        vec![Outcome::Succeeded(domain::RequestKind::Reserve)]
+    );
+    assert_eq!(scalar(&app, "select count(*) from reservations").await, 1);
+}
+
+#[tokio::test]
+async fn a_live_worker_claims_each_partition_it_consumes() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(5_000).await;
+    let (_, token) = app.active_user().await;
+    let request = app.reserve(&token, performance, 1).await;
+    app.outcome(&token, &request).await;
+    let topic = app.settings.command_topic();
+    eventually(Duration::from_secs(5), || async {
+        scalar(
+            &app,
+            &format!("select count(*) from partition_leases where topic = '{topic}'"),
+        )
+        .await
+            >= 1
+    })
+    .await;
+}
