@@ -156,10 +156,15 @@ impl TestApp {
     /// Starts another API instance on the same database and topic; returns
     /// its base URL.
     pub async fn start_api(&mut self) -> String {
+        self.start_api_with(self.settings.clone()).await
+    }
+
+    /// Starts an API instance with other settings; returns its base URL.
+    pub async fn start_api_with(&mut self, settings: Settings) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let app = Application::build(self.settings.clone(), listener)
+        let app = Application::build(settings, listener)
             .await
             .unwrap_or_else(|e| panic!("building the API: {e:#}"));
         let address = format!(
