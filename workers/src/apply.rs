@@ -4,13 +4,14 @@
 //! command finds its id and changes nothing.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::rules::{decide_pay, decide_reserve, ReservationState, SeatState, StoredReservation};
+use domain::rules::{decide_pay, ReservationState, StoredReservation};
 use domain::{
-    Command, CommandEnvelope, DecodeError, Money, PerformanceId, RejectReason, RequestId,
-    RequestKind, ReservationId, SeatNumber, UserId,
+    Command, CommandEnvelope, DecodeError, Money, RejectReason, RequestId, RequestKind,
+    ReservationId, TokenId, UserId,
 };
 use serde_json::json;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::collections::{HashMap, HashSet};
 
 /// One message as read from a partition.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ pub enum Outcome {
     Poison,
 }
 
-enum Decision {
+pub(crate) enum Decision {
     Succeeded(serde_json::Value),
     Rejected(RejectReason),
 }
@@ -124,18 +125,186 @@ pub async fn apply_batch(
     let now: DateTime<Utc> = sqlx::query_scalar("select now()")
         .fetch_one(&mut *tx)
         .await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let decoded: Vec<_> = batch
+        .iter()
+        .map(|d| CommandEnvelope::decode(d.payload.as_deref().unwrap_or_default()))
+        .collect();
+    let mut fresh = record_ids(&mut tx, batch, &decoded).await?;
+    let tokens = active_tokens(&mut tx, &decoded, now).await?;
+    let mut outcomes = vec![Outcome::Duplicate; batch.len()];
+    let mut records: Vec<Record> = Vec::with_capacity(batch.len());
     let mut finished = Vec::with_capacity(batch.len());
-    for delivery in batch {
-        let (outcome, request) = apply_one(&mut tx, rules, now, delivery).await?;
-        if let Some(id) = request {
-            finished.push(id);
+    // Users whose token a payment in this batch has just expired.
+    let mut paid_users: HashSet<UserId> = HashSet::new();
+    // Consecutive reserves are decided together, in order, with bulk reads
+    // and writes; anything else ends the run.
+    let mut run: Vec<(usize, &CommandEnvelope)> = Vec::new();
+    for (i, (delivery, decoded)) in batch.iter().zip(&decoded).enumerate() {
+        let env = match decoded {
+            Ok(env) => env,
+            Err(e) => {
+                flush_run(&mut tx, rules, now, &mut run, &mut records, &mut outcomes).await?;
+                let payload = delivery.payload.as_deref().unwrap_or_default();
+                let (outcome, request) = apply_poison(&mut tx, delivery, payload, e).await?;
+                finished.extend(request);
+                outcomes[i] = outcome;
+                continue;
+            }
+        };
+        // A duplicate, or a second copy inside this very batch.
+        if !fresh.remove(&env.request_id) {
+            continue;
         }
-        outcomes.push(outcome);
+        let kind = env.command.kind();
+        let active = tokens
+            .get(&env.token_id)
+            .is_some_and(|owner| *owner == env.user_id)
+            && !paid_users.contains(&env.user_id);
+        if !active {
+            let reason = RejectReason::TokenNotActive;
+            records.push(Record::new(env, Decision::Rejected(reason)));
+            outcomes[i] = Outcome::Rejected(kind, reason);
+            continue;
+        }
+        match env.command {
+            Command::Reserve { .. } => run.push((i, env)),
+            Command::Pay { reservation_id, .. } => {
+                flush_run(&mut tx, rules, now, &mut run, &mut records, &mut outcomes).await?;
+                let decision = pay(&mut tx, now, env.user_id, reservation_id).await?;
+                if matches!(decision, Decision::Succeeded(_)) {
+                    paid_users.insert(env.user_id);
+                }
+                outcomes[i] = decision.outcome(kind);
+                records.push(Record::new(env, decision));
+            }
+        }
+    }
+    flush_run(&mut tx, rules, now, &mut run, &mut records, &mut outcomes).await?;
+    record_outcomes(&mut tx, &records).await?;
+    finished.extend(records.iter().map(|r| r.request));
+    for (delivery, outcome) in batch.iter().zip(&outcomes) {
+        // The HTTP request id travelled in a Kafka header: one reservation
+        // can be followed from the API's log line to this one.
+        tracing::debug!(
+            x_request_id = delivery.trace_id.as_deref().unwrap_or(""),
+            partition = delivery.partition,
+            offset = delivery.offset,
+            ?outcome,
+            "command applied"
+        );
     }
     notify_finished(&mut tx, &finished).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// A decided command, to be written to `requests`.
+struct Record {
+    request: RequestId,
+    user: UserId,
+    kind: RequestKind,
+    decision: Decision,
+}
+
+impl Record {
+    fn new(env: &CommandEnvelope, decision: Decision) -> Self {
+        Self {
+            request: env.request_id,
+            user: env.user_id,
+            kind: env.command.kind(),
+            decision,
+        }
+    }
+}
+
+impl Decision {
+    fn outcome(&self, kind: RequestKind) -> Outcome {
+        match self {
+            Decision::Succeeded(_) => Outcome::Succeeded(kind),
+            Decision::Rejected(reason) => Outcome::Rejected(kind, *reason),
+        }
+    }
+}
+
+/// Records the ids of the batch's commands in one statement; returns those
+/// not recorded before (an earlier delivery applied the others).
+async fn record_ids(
+    conn: &mut PgConnection,
+    batch: &[Delivery],
+    decoded: &[Result<CommandEnvelope, DecodeError>],
+) -> Result<HashSet<RequestId>, sqlx::Error> {
+    let (mut ids, mut partitions, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
+    for (delivery, env) in batch.iter().zip(decoded) {
+        if let Ok(env) = env {
+            ids.push(env.request_id.0);
+            partitions.push(delivery.partition);
+            offsets.push(delivery.offset);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let fresh: Vec<uuid::Uuid> = sqlx::query_scalar(
+        r#"insert into applied_commands (command_id, partition, "offset")
+           select * from unnest($1::uuid[], $2::int[], $3::bigint[])
+           on conflict (command_id) do nothing
+           returning command_id"#,
+    )
+    .bind(&ids)
+    .bind(&partitions)
+    .bind(&offsets)
+    .fetch_all(conn)
+    .await?;
+    Ok(fresh.into_iter().map(RequestId).collect())
+}
+
+/// The owners of the batch's queue tokens that are active at `now`. The
+/// worker re-checks what the API checked: the token must still be active.
+async fn active_tokens(
+    conn: &mut PgConnection,
+    decoded: &[Result<CommandEnvelope, DecodeError>],
+    now: DateTime<Utc>,
+) -> Result<HashMap<TokenId, UserId>, sqlx::Error> {
+    let tokens: Vec<uuid::Uuid> = decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok().map(|env| env.token_id.0))
+        .collect();
+    if tokens.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+        "select token_id, user_id from queue_entries
+          where token_id = any($1) and status = 'active' and active_until > $2",
+    )
+    .bind(&tokens)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(token, user)| (TokenId(token), UserId(user)))
+        .collect())
+}
+
+/// Decides the pending run of reserves, if any.
+async fn flush_run(
+    tx: &mut Transaction<'_, Postgres>,
+    rules: Rules,
+    now: DateTime<Utc>,
+    run: &mut Vec<(usize, &CommandEnvelope)>,
+    records: &mut Vec<Record>,
+    outcomes: &mut [Outcome],
+) -> Result<(), sqlx::Error> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let envelopes: Vec<&CommandEnvelope> = run.iter().map(|(_, env)| *env).collect();
+    let decisions = crate::bulk::reserve_run(tx, rules, now, &envelopes).await?;
+    for ((i, env), decision) in run.drain(..).zip(decisions) {
+        outcomes[i] = decision.outcome(RequestKind::Reserve);
+        records.push(Record::new(env, decision));
+    }
+    Ok(())
 }
 
 /// Records `delivery` as rejected without applying it: for a message whose
@@ -158,7 +327,7 @@ pub async fn reject_unappliable(
                 env.request_id,
                 env.user_id,
                 kind,
-                &Decision::Rejected(reason),
+                Decision::Rejected(reason),
             )
             .await?;
             notify_finished(&mut tx, &[env.request_id]).await?;
@@ -169,52 +338,6 @@ pub async fn reject_unappliable(
     };
     tx.commit().await?;
     Ok(outcome)
-}
-
-async fn apply_one(
-    tx: &mut Transaction<'_, Postgres>,
-    rules: Rules,
-    now: DateTime<Utc>,
-    delivery: &Delivery,
-) -> Result<(Outcome, Option<RequestId>), sqlx::Error> {
-    let payload = delivery.payload.as_deref().unwrap_or_default();
-    let env = match CommandEnvelope::decode(payload) {
-        Ok(env) => env,
-        Err(e) => return apply_poison(tx, delivery, payload, &e).await,
-    };
-    if !first_delivery(tx, env.request_id, delivery).await? {
-        return Ok((Outcome::Duplicate, None));
-    }
-    let kind = env.command.kind();
-    let decision = if token_active(tx, &env, now).await? {
-        match env.command {
-            Command::Reserve {
-                performance_id,
-                seat_number,
-            } => reserve(tx, rules, now, env.user_id, performance_id, seat_number).await?,
-            Command::Pay { reservation_id, .. } => {
-                pay(tx, now, env.user_id, reservation_id).await?
-            }
-        }
-    } else {
-        Decision::Rejected(RejectReason::TokenNotActive)
-    };
-    record_outcome(tx, env.request_id, env.user_id, kind, &decision).await?;
-    let outcome = match decision {
-        Decision::Succeeded(_) => Outcome::Succeeded(kind),
-        Decision::Rejected(reason) => Outcome::Rejected(kind, reason),
-    };
-    // The HTTP request id travelled in a Kafka header: one reservation can be
-    // followed from the API's log line to this one.
-    tracing::debug!(
-        request_id = %env.request_id,
-        x_request_id = delivery.trace_id.as_deref().unwrap_or(""),
-        partition = delivery.partition,
-        offset = delivery.offset,
-        ?outcome,
-        "command applied (commits with its batch)"
-    );
-    Ok((outcome, Some(env.request_id)))
 }
 
 /// Records the command's id; false when an earlier delivery already did.
@@ -259,7 +382,7 @@ async fn apply_poison(
         if let Some(kind) = kind.as_deref().and_then(RequestKind::parse) {
             if first_delivery(tx, request_id, delivery).await? {
                 let reason = RejectReason::InvalidCommand;
-                record_outcome(tx, request_id, user_id, kind, &Decision::Rejected(reason)).await?;
+                record_outcome(tx, request_id, user_id, kind, Decision::Rejected(reason)).await?;
                 return Ok((Outcome::Rejected(kind, reason), Some(request_id)));
             }
         }
@@ -285,116 +408,19 @@ async fn record_dead_letter(
     Ok(())
 }
 
-/// The worker re-checks what the API checked: the token the command was sent
-/// with must still be active, and belong to the user.
-async fn token_active(
-    conn: &mut PgConnection,
-    env: &CommandEnvelope,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let active: Option<bool> = sqlx::query_scalar(
-        "select status = 'active' and active_until > $3 from queue_entries
-          where token_id = $1 and user_id = $2",
-    )
-    .bind(env.token_id.0)
-    .bind(env.user_id.0)
-    .bind(now)
-    .fetch_optional(conn)
-    .await?;
-    Ok(active.unwrap_or(false))
-}
-
-async fn reserve(
-    tx: &mut Transaction<'_, Postgres>,
-    rules: Rules,
-    now: DateTime<Utc>,
-    user: UserId,
-    performance: PerformanceId,
-    seat_number: SeatNumber,
-) -> Result<Decision, sqlx::Error> {
-    // Lock the user first: holds of one user on different seats arrive on
-    // different partitions, and the hold limit must count them one at a time.
-    let user_exists = sqlx::query("select 1 from users where user_id = $1 for update")
-        .bind(user.0)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some();
-    type SeatRow = (bool, Option<DateTime<Utc>>, Option<uuid::Uuid>, i64);
-    let seat: Option<SeatRow> = sqlx::query_as(
-        "select sold, held_until, reservation_id, price from seats
-          where performance_id = $1 and seat_number = $2 for update",
-    )
-    .bind(performance.0)
-    .bind(seat_number.get())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let (Some((sold, held_until, previous, price)), true) = (seat, user_exists) else {
-        return Ok(Decision::Rejected(RejectReason::SeatNotFound));
-    };
-    let live_holds: i64 = sqlx::query_scalar(
-        "select count(*) from reservations where user_id = $1 and status = 'held' and held_until > $2",
-    )
-    .bind(user.0)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    let state = SeatState { sold, held_until };
-    let live_holds = u32::try_from(live_holds).unwrap_or(u32::MAX);
-    let until = match decide_reserve(
-        state,
-        live_holds,
-        rules.max_holds_per_user,
-        now,
-        rules.hold_ttl,
-    ) {
-        Ok(until) => until,
-        Err(reason) => return Ok(Decision::Rejected(reason)),
-    };
-    if let Some(previous) = previous {
-        // The lapsed hold this one replaces reads expired from now on.
-        sqlx::query("update reservations set status = 'expired' where reservation_id = $1 and status = 'held'")
-            .bind(previous)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let reservation = ReservationId::new();
-    sqlx::query(
-        "insert into reservations (reservation_id, user_id, performance_id, seat_number, price, status, held_until)
-         values ($1, $2, $3, $4, $5, 'held', $6)",
-    )
-    .bind(reservation.0)
-    .bind(user.0)
-    .bind(performance.0)
-    .bind(seat_number.get())
-    .bind(price)
-    .bind(until)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "update seats set reservation_id = $3, held_until = $4
-          where performance_id = $1 and seat_number = $2 and not sold",
-    )
-    .bind(performance.0)
-    .bind(seat_number.get())
-    .bind(reservation.0)
-    .bind(until)
-    .execute(&mut **tx)
-    .await?;
-    Ok(Decision::Succeeded(json!({
-        "reservation_id": reservation,
-        "performance_id": performance,
-        "seat_number": seat_number,
-        "price": price,
-        "held_until": until,
-    })))
-}
-
 async fn pay(
     tx: &mut Transaction<'_, Postgres>,
     now: DateTime<Utc>,
     payer: UserId,
     reservation_id: ReservationId,
 ) -> Result<Decision, sqlx::Error> {
+    // The payer's row first, as a reserve does: holds and payments of one
+    // user then queue on one lock instead of deadlocking across partitions.
+    let balance: Option<i64> =
+        sqlx::query_scalar("select balance from users where user_id = $1 for update")
+            .bind(payer.0)
+            .fetch_optional(&mut **tx)
+            .await?;
     let row: Option<(uuid::Uuid, String, DateTime<Utc>, i64, i64, i16)> = sqlx::query_as(
         "select user_id, status, held_until, price, performance_id, seat_number
            from reservations where reservation_id = $1 for update",
@@ -402,11 +428,6 @@ async fn pay(
     .bind(reservation_id.0)
     .fetch_optional(&mut **tx)
     .await?;
-    let balance: Option<i64> =
-        sqlx::query_scalar("select balance from users where user_id = $1 for update")
-            .bind(payer.0)
-            .fetch_optional(&mut **tx)
-            .await?;
     let state = row.as_ref().map(
         |(owner, status, held_until, price, _, _)| ReservationState {
             owner: UserId(*owner),
@@ -510,28 +531,66 @@ async fn record_outcome(
     request: RequestId,
     user: UserId,
     kind: RequestKind,
-    decision: &Decision,
+    decision: Decision,
 ) -> Result<(), sqlx::Error> {
-    let (status, reason, result) = match decision {
-        Decision::Succeeded(result) => ("succeeded", None, Some(result)),
-        Decision::Rejected(reason) => ("rejected", Some(reason.code()), None),
-    };
-    // The API inserts the pending row after publishing; whichever of the two
-    // comes second must not undo the other.
+    record_outcomes(
+        conn,
+        &[Record {
+            request,
+            user,
+            kind,
+            decision,
+        }],
+    )
+    .await
+}
+
+/// Writes the outcomes of decided commands in one statement. The API inserts
+/// the pending row after publishing; whichever of the two comes second must
+/// not undo the other.
+async fn record_outcomes(conn: &mut PgConnection, records: &[Record]) -> Result<(), sqlx::Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(records.len());
+    let mut users = Vec::with_capacity(records.len());
+    let mut kinds = Vec::with_capacity(records.len());
+    let mut statuses = Vec::with_capacity(records.len());
+    let mut reasons: Vec<Option<&str>> = Vec::with_capacity(records.len());
+    let mut results: Vec<Option<String>> = Vec::with_capacity(records.len());
+    for r in records {
+        ids.push(r.request.0);
+        users.push(r.user.0);
+        kinds.push(r.kind.as_str());
+        match &r.decision {
+            Decision::Succeeded(result) => {
+                statuses.push("succeeded");
+                reasons.push(None);
+                results.push(Some(result.to_string()));
+            }
+            Decision::Rejected(reason) => {
+                statuses.push("rejected");
+                reasons.push(Some(reason.code()));
+                results.push(None);
+            }
+        }
+    }
     sqlx::query(
         "insert into requests (request_id, user_id, kind, status, reason, result, finished_at)
-         values ($1, $2, $3, $4, $5, $6, now())
+         select r, u, k, s, re, res::jsonb, now()
+           from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])
+                as t(r, u, k, s, re, res)
          on conflict (request_id) do update
             set status = excluded.status, reason = excluded.reason,
                 result = excluded.result, finished_at = excluded.finished_at
           where requests.status = 'pending'",
     )
-    .bind(request.0)
-    .bind(user.0)
-    .bind(kind.as_str())
-    .bind(status)
-    .bind(reason)
-    .bind(result)
+    .bind(&ids)
+    .bind(&users)
+    .bind(&kinds)
+    .bind(&statuses)
+    .bind(&reasons)
+    .bind(&results)
     .execute(conn)
     .await?;
     Ok(())

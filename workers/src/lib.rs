@@ -3,6 +3,7 @@
 //! jobs (queue admission, hold expiry).
 
 pub mod apply;
+mod bulk;
 pub mod consumer;
 pub mod db;
 pub mod jobs;

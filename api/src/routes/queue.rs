@@ -72,11 +72,21 @@ pub async fn enter(
         };
         let visible = entry.visible_status(now, idle);
         if visible != QueueStatus::Expired {
-            tx.commit().await?;
+            // Re-entering is rare next to polling: count exactly, so every
+            // answer to a user who re-enters names the same place.
             let position = match visible {
-                QueueStatus::Waiting => state.line.position(seq),
+                QueueStatus::Waiting => {
+                    let ahead: i64 = sqlx::query_scalar(
+                        "select count(*) from queue_entries where status = 'waiting' and seq < $1",
+                    )
+                    .bind(seq)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    u64::try_from(ahead).unwrap_or_default() + 1
+                }
                 _ => 0,
             };
+            tx.commit().await?;
             return Ok((
                 StatusCode::OK,
                 Json(entry_body(

@@ -6,5 +6,6 @@ mod faults;
 mod helpers;
 mod holds;
 mod journey;
+mod payments;
 mod queue;
 mod validation;
