@@ -149,12 +149,9 @@ pub async fn run(
         for d in batch {
             by_partition.entry(d.partition).or_default().push(d);
         }
-        for (partition, deliveries) in by_partition {
-            let Some(first_offset) = deliveries.first().map(|d| d.offset) else {
-                continue;
-            };
-            if let Entry::Vacant(slot) = leases.entry(partition) {
-                match with_retry(&shutdown, || claim_partition(&pool, &topic, partition)).await {
+        for partition in by_partition.keys() {
+            if let Entry::Vacant(slot) = leases.entry(*partition) {
+                match with_retry(&shutdown, || claim_partition(&pool, &topic, *partition)).await {
                     Some(fence) => {
                         tracing::info!(partition, epoch = fence.epoch, "claimed partition");
                         slot.insert(fence);
@@ -162,49 +159,60 @@ pub async fn run(
                     None => return finish(&consumer).await,
                 }
             }
-            let started = Instant::now();
-            let outcomes = match apply_with_retry(
-                &pool,
-                rules,
-                leases.get(&partition),
-                &deliveries,
-                &shutdown,
-            )
-            .await
-            {
-                Applied::Done(outcomes) => outcomes,
+        }
+        // Partitions are independent: their batches are applied side by side,
+        // each in order and in its own transaction.
+        let applied =
+            futures::future::join_all(by_partition.iter().map(|(partition, deliveries)| {
+                let fence = leases.get(partition);
+                let (pool, shutdown) = (&pool, &shutdown);
+                async move {
+                    let started = Instant::now();
+                    let applied = apply_with_retry(pool, rules, fence, deliveries, shutdown).await;
+                    (*partition, deliveries, applied, started.elapsed())
+                }
+            }))
+            .await;
+        let mut shut_down = false;
+        for (partition, deliveries, applied, took) in applied {
+            let (Some(first), Some(last)) = (deliveries.first(), deliveries.last()) else {
+                continue;
+            };
+            match applied {
+                Applied::Done(outcomes) => {
+                    metrics.record_batch(&outcomes, took);
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition_offset(&topic, partition, Offset::Offset(last.offset + 1))
+                        .context("building the offset list")?;
+                    if let Err(e) = consumer.store_offsets(&tpl) {
+                        // The partition moved to another worker; it re-reads
+                        // from the last commit and finds these commands
+                        // already applied.
+                        tracing::info!(partition, error = %e, "could not store offset");
+                    }
+                }
                 Applied::Fenced => {
-                    // Another worker owns the partition now. Rewind, so
-                    // that nothing is skipped if it comes back to us.
+                    // Another worker owns the partition now. Rewind, so that
+                    // nothing is skipped if it comes back to us.
                     tracing::warn!(partition, "fenced: another worker claimed this partition");
                     metrics.fenced();
                     leases.remove(&partition);
                     if let Err(e) = consumer.seek(
                         &topic,
                         partition,
-                        Offset::Offset(first_offset),
+                        Offset::Offset(first.offset),
                         Duration::from_secs(1),
                     ) {
                         tracing::info!(partition, error = %e, "could not rewind a fenced partition");
                     }
-                    continue;
                 }
-                // Shut down before the batch could be applied: leave its
-                // offsets unstored so the next owner re-reads it.
-                Applied::ShutDown => return finish(&consumer).await,
-            };
-            metrics.record_batch(&outcomes, started.elapsed());
-            let Some(last) = deliveries.last() else {
-                continue;
-            };
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, partition, Offset::Offset(last.offset + 1))
-                .context("building the offset list")?;
-            if let Err(e) = consumer.store_offsets(&tpl) {
-                // The partition moved to another worker; it re-reads from the
-                // last commit and finds these commands already applied.
-                tracing::info!(partition, error = %e, "could not store offset");
+                // Shut down before the batch could be applied: its offsets
+                // stay unstored, so the next owner re-reads it.
+                Applied::ShutDown => shut_down = true,
             }
+        }
+        if shut_down {
+            break;
         }
     }
     finish(&consumer).await
