@@ -59,8 +59,7 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer)
         .ok_or(ApiError::InvalidToken)?;
     let token_id = state.tokens.verify(token).ok_or(ApiError::InvalidToken)?;
     type Row = (
@@ -93,4 +92,26 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         entry,
         now,
     })
+}
+
+/// The credentials of a `Bearer` authorization value; the scheme name is
+/// case-insensitive (RFC 9110).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_required() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("abc"), None);
+    }
 }
