@@ -201,3 +201,51 @@ async fn only_the_requesting_user_can_read_a_request() {
     .await;
     assert_eq!(too_long["code"], "VALIDATION_ERROR");
 }
+
+#[tokio::test]
+async fn a_reserve_retried_with_its_idempotency_key_is_one_command() {
+    let app = spawn_app().await;
+    let performance = app.add_performance(30_000).await;
+    let (_, token) = app.active_user().await;
+    let send = |seat: i64| {
+        app.client
+            .post(app.url("/v1/reservations"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "seat-please")
+            .json(&serde_json::json!({"performance_id": performance, "seat_number": seat}))
+            .send()
+    };
+    let first = json_of(
+        send(6).await.unwrap_or_else(|e| panic!("{e}")),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let again = json_of(
+        send(6).await.unwrap_or_else(|e| panic!("{e}")),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(first, again);
+    let request = first["request_id"].as_str().unwrap_or_default();
+    assert_eq!(app.outcome(&token, request).await["status"], "succeeded");
+    // After the outcome, a retry still answers the original response.
+    let late = json_of(
+        send(6).await.unwrap_or_else(|e| panic!("{e}")),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(late, first);
+    let reused = json_of(
+        send(7).await.unwrap_or_else(|e| panic!("{e}")),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(reused["code"], "IDEMPOTENCY_KEY_REUSED");
+    let (holds, requests): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from reservations), (select count(*) from requests)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap_or_default();
+    assert_eq!((holds, requests), (1, 1));
+}
