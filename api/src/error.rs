@@ -61,12 +61,22 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// Postgres being down, restarting or overloaded is a `503` the client
+    /// may retry; anything else is a bug and a `500`.
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::DatabaseUnavailable(e)
-            }
-            other => Self::Internal(other.into()),
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+            // Connection exceptions, operator intervention (shutdown),
+            // insufficient resources.
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
+            _ => false,
+        };
+        if unavailable {
+            Self::DatabaseUnavailable(e)
+        } else {
+            Self::Internal(e.into())
         }
     }
 }
