@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// `GET /v1/balance`
+#[utoipa::path(
+    get,
+    path = "/v1/balance",
+    tag = "balance",
+    summary = "The caller's balance",
+    security(("queue_token" = [])),
+    responses((status = 200, description = "The balance in KRW", body = crate::openapi::Balance), crate::openapi::BalanceErrors)
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn balance(
     State(state): State<AppState>,
@@ -27,14 +35,28 @@ pub async fn balance(
     Ok(Json(json!({"user_id": caller.user_id, "balance": balance})))
 }
 
-#[derive(Deserialize, Serialize)]
+/// The body of `POST /v1/balance/charges`.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ChargeRequest)]
 pub struct ChargeBody {
+    /// KRW to add.
+    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000, example = 200000)]
     amount: ChargeAmount,
 }
 
 /// `POST /v1/balance/charges`: adds to the balance and writes the ledger row
 /// in one transaction; an `Idempotency-Key` replays the first answer.
+#[utoipa::path(
+    post,
+    path = "/v1/balance/charges",
+    tag = "balance",
+    summary = "Charge the balance",
+    params(crate::openapi::IdempotencyKeyHeader),
+    request_body = ChargeBody,
+    security(("queue_token" = [])),
+    responses((status = 200, description = "The new balance", body = crate::openapi::Balance), crate::openapi::ChargeErrors)
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn charge(
     State(state): State<AppState>,

@@ -11,6 +11,13 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// `GET /v1/concerts`
+#[utoipa::path(
+    get,
+    path = "/v1/concerts",
+    tag = "catalog",
+    summary = "All concerts",
+    responses((status = 200, description = "Every concert, by id", body = Vec<crate::openapi::Concert>), crate::openapi::PublicReadErrors)
+)]
 #[tracing::instrument(skip_all)]
 pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let rows: Vec<(i64, String, String)> =
@@ -26,6 +33,15 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiE
 
 /// `GET /v1/concerts/{id}/performances`: the bookable dates, future ones
 /// with at least one available seat.
+#[utoipa::path(
+    get,
+    path = "/v1/concerts/{concert_id}/performances",
+    tag = "catalog",
+    summary = "The bookable dates of a concert (active token)",
+    params(("concert_id" = i64, Path, description = "A concert id", minimum = 1)),
+    security(("queue_token" = [])),
+    responses((status = 200, description = "Future performances with at least one available seat, earliest first", body = Vec<crate::openapi::Performance>), crate::openapi::PerformancesErrors)
+)]
 #[tracing::instrument(skip_all, fields(concert_id = %raw))]
 pub async fn performances(
     State(state): State<AppState>,
@@ -72,6 +88,15 @@ pub async fn performances(
 }
 
 /// `GET /v1/performances/{id}/seats[?status=available|held|sold]`
+#[utoipa::path(
+    get,
+    path = "/v1/performances/{performance_id}/seats",
+    tag = "catalog",
+    summary = "The seat map of a performance (active token)",
+    params(("performance_id" = i64, Path, description = "A performance id", minimum = 1), crate::openapi::SeatStatusQuery),
+    security(("queue_token" = [])),
+    responses((status = 200, description = "All 50 seats by number (or those with `?status=`)", body = crate::openapi::SeatMap), crate::openapi::SeatsErrors)
+)]
 #[tracing::instrument(skip_all, fields(performance_id = %raw))]
 pub async fn seats(
     State(state): State<AppState>,
@@ -114,6 +139,14 @@ pub async fn seats(
 }
 
 /// `GET /v1/reservations`: the caller's own, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/reservations",
+    tag = "commands",
+    summary = "The caller's reservations",
+    security(("queue_token" = [])),
+    responses((status = 200, description = "The caller's own reservations, newest first", body = Vec<crate::openapi::Reservation>), crate::openapi::AnyTokenErrors)
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn my_reservations(
     State(state): State<AppState>,

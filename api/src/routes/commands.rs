@@ -17,20 +17,42 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
-#[derive(Deserialize, serde::Serialize)]
+/// The body of `POST /v1/reservations`.
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReserveRequest)]
 pub struct ReserveBody {
+    #[schema(minimum = 1, example = 1)]
     performance_id: i64,
+    #[schema(value_type = i16, minimum = 1, maximum = 50, example = 7)]
     seat_number: SeatNumber,
 }
 
-#[derive(Deserialize, serde::Serialize)]
+/// The body of `POST /v1/payments`.
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PayRequest)]
 pub struct PayBody {
+    /// A `held` reservation of the caller.
+    #[schema(value_type = uuid::Uuid)]
     reservation_id: String,
 }
 
 /// `POST /v1/reservations`: 202 once the reserve command is on Kafka.
+///
+/// The outcome (a hold until `held_until`, or `SEAT_TAKEN`, `HOLD_LIMIT`,
+/// `SEAT_NOT_FOUND`, `TOKEN_NOT_ACTIVE`) is decided by a worker: poll
+/// `status_url`.
+#[utoipa::path(
+    post,
+    path = "/v1/reservations",
+    tag = "commands",
+    summary = "Hold a seat (active token)",
+    params(crate::openapi::IdempotencyKeyHeader),
+    request_body = ReserveBody,
+    security(("queue_token" = [])),
+    responses((status = 202, description = "The reserve command is on Kafka; poll `status_url` for the outcome", body = crate::openapi::Accepted), crate::openapi::ReserveErrors)
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn reserve(
     State(state): State<AppState>,
@@ -73,6 +95,21 @@ pub async fn reserve(
 
 /// `POST /v1/payments`: 202 once the pay command is on Kafka, keyed by the
 /// reservation's seat so it is ordered with that seat's holds.
+///
+/// The outcome (a payment, or `HOLD_EXPIRED`, `ALREADY_PAID`,
+/// `INSUFFICIENT_BALANCE`, `RESERVATION_NOT_FOUND`, `NOT_YOUR_RESERVATION`,
+/// `TOKEN_NOT_ACTIVE`) is decided by a worker: poll `status_url`. A paid
+/// reservation expires the caller's token and releases their other holds.
+#[utoipa::path(
+    post,
+    path = "/v1/payments",
+    tag = "commands",
+    summary = "Pay for a held seat (active token)",
+    params(crate::openapi::IdempotencyKeyHeader),
+    request_body = PayBody,
+    security(("queue_token" = [])),
+    responses((status = 202, description = "The pay command is on Kafka; poll `status_url` for the outcome", body = crate::openapi::Accepted), crate::openapi::PayErrors)
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn pay(
     State(state): State<AppState>,
@@ -192,6 +229,15 @@ const RECHECK: Duration = Duration::from_secs(1);
 
 /// `GET /v1/requests/{id}[?wait_ms=N]`: the outcome; with `wait_ms`, held
 /// until the status is final or N ms pass.
+#[utoipa::path(
+    get,
+    path = "/v1/requests/{request_id}",
+    tag = "commands",
+    summary = "The outcome of a command (the same user's token)",
+    params(("request_id" = uuid::Uuid, Path, description = "The `request_id` of a 202 answer"), crate::openapi::WaitMsQuery),
+    security(("queue_token" = [])),
+    responses((status = 200, description = "`pending`, or final: `succeeded` with a `result`, `rejected` with a `reason`", body = crate::openapi::RequestOutcome), crate::openapi::RequestErrors)
+)]
 #[tracing::instrument(skip_all, fields(request_id = %raw))]
 pub async fn request_status(
     State(state): State<AppState>,

@@ -1,4 +1,6 @@
-//! The router: every endpoint of SPEC.
+//! The router: every endpoint of SPEC. The documented routes are registered
+//! through [`api_routes`], which builds the router and the OpenAPI document
+//! from one list, so the two cannot drift apart.
 
 mod balance;
 mod catalog;
@@ -7,49 +9,127 @@ mod health;
 mod queue;
 mod users;
 
+pub use commands::MAX_WAIT_MS;
+
 use crate::error::problem;
 use crate::extract::MAX_BODY_BYTES;
+use crate::metrics::ApiMetrics;
+use crate::openapi::ApiDoc;
 use crate::state::AppState;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every documented endpoint: each `routes!` entry adds the handler to the
+/// router and its `#[utoipa::path]` to the document.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::register))
+        .routes(routes!(queue::enter))
+        .routes(routes!(queue::status))
+        .routes(routes!(catalog::concerts))
+        .routes(routes!(catalog::performances))
+        .routes(routes!(catalog::seats))
+        .routes(routes!(commands::reserve, catalog::my_reservations))
+        .routes(routes!(commands::pay))
+        .routes(routes!(commands::request_status))
+        .routes(routes!(balance::balance))
+        .routes(routes!(balance::charge))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(crate::metrics::metrics))
+        .routes(routes!(waiting_room_page))
+        .routes(routes!(crate::openapi::openapi_json))
+        .routes(routes!(crate::openapi::swagger_ui))
+}
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/v1/users", post(users::register))
-        .route("/v1/queue/tokens", post(queue::enter))
-        .route("/v1/queue/status", get(queue::status))
-        .route("/v1/concerts", get(catalog::concerts))
-        .route(
-            "/v1/concerts/{concert_id}/performances",
-            get(catalog::performances),
-        )
-        .route(
-            "/v1/performances/{performance_id}/seats",
-            get(catalog::seats),
-        )
-        .route(
-            "/v1/reservations",
-            post(commands::reserve).get(catalog::my_reservations),
-        )
-        .route("/v1/payments", post(commands::pay))
-        .route("/v1/requests/{request_id}", get(commands::request_status))
-        .route("/v1/balance", get(balance::balance))
-        .route("/v1/balance/charges", post(balance::charge))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let (documented, _) = api_routes().split_for_parts();
+    let metrics = match ApiMetrics::new() {
+        Ok(m) => Some(Arc::new(m)),
+        Err(e) => {
+            tracing::error!(error = %e, "creating the metrics registry failed; /metrics is off");
+            None
+        }
+    };
+    // Static files, not API endpoints: left out of the document.
+    let mut app = documented
+        .route("/docs/{*file}", get(crate::openapi::swagger_asset))
+        .route("/assets/{file}", get(page_asset))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    if let Some(m) = &metrics {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            m.clone(),
+            crate::metrics::track,
+        ));
+    }
+    app.layer(Extension(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// `GET /`: the waiting-room page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "page",
+    summary = "The waiting-room page",
+    responses((status = 200, description = "The waiting-room page: register, queue, pick a seat, hold and pay", content_type = "text/html", body = String))
+)]
+async fn waiting_room_page() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                ),
+            ),
+        ],
+        include_str!("../../static/index.html"),
+    )
+        .into_response()
+}
+
+/// `GET /assets/{file}`: the page's script and style sheet.
+async fn page_asset(Path(file): Path<String>) -> Response {
+    let (body, content_type) = match file.as_str() {
+        "app.js" => (
+            include_str!("../../static/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "app.css" => (
+            include_str!("../../static/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => return problem(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -11,9 +11,12 @@ use domain::{TokenId, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+/// The body of `POST /v1/queue/tokens`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EnterQueueRequest)]
 pub struct EnterBody {
+    #[schema(value_type = uuid::Uuid)]
     user_id: String,
 }
 
@@ -24,6 +27,18 @@ const SEEN_GRANULARITY_MS: i64 = 2_000;
 
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
+#[utoipa::path(
+    post,
+    path = "/v1/queue/tokens",
+    tag = "queue",
+    summary = "Enter the waiting room",
+    request_body = EnterBody,
+    responses(
+        (status = 201, description = "A new place at the end of the line (or already active when there is room)", body = crate::openapi::QueueEntry),
+        (status = 200, description = "The user already has a live entry: the same token and place; re-entering never moves anyone", body = crate::openapi::QueueEntry),
+        crate::openapi::EnterErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn enter(
     State(state): State<AppState>,
@@ -187,6 +202,14 @@ fn wait_estimate(state: &AppState, position: u64) -> u64 {
 
 /// `GET /v1/queue/status`: the caller's place; polling keeps a waiting entry
 /// alive.
+#[utoipa::path(
+    get,
+    path = "/v1/queue/status",
+    tag = "queue",
+    summary = "The caller's place in the waiting room",
+    security(("queue_token" = [])),
+    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = crate::openapi::QueueStatusResponse), crate::openapi::AnyTokenErrors)
+)]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn status(
     State(state): State<AppState>,

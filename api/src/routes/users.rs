@@ -9,6 +9,14 @@ use domain::UserId;
 use serde_json::{json, Value};
 
 /// `POST /v1/users`: any JSON object (or nothing) registers a new user.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    summary = "Register a user",
+    request_body(content = Option<crate::openapi::RegisterRequest>, description = "An empty JSON object; an empty body works too", content_type = "application/json"),
+    responses((status = 201, description = "Registered, with a balance of 0", body = crate::openapi::NewUser), crate::openapi::RegisterErrors)
+)]
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,

@@ -6,6 +6,7 @@ mod faults;
 mod helpers;
 mod holds;
 mod journey;
+mod observability;
 mod payments;
 mod queue;
 mod validation;
