@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     };
     // Static files, not API endpoints: left out of the document.
     let mut app = documented
+        .route("/docs/", get(crate::openapi::swagger_ui))
         .route("/docs/{*file}", get(crate::openapi::swagger_asset))
         .route("/assets/{file}", get(page_asset))
         .fallback(not_found)

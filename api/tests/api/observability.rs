@@ -65,6 +65,7 @@ async fn the_page_its_assets_and_the_docs_are_served() {
         ("/assets/app.js", "text/javascript", "/v1/queue/status"),
         ("/assets/app.css", "text/css", ".seat"),
         ("/docs", "text/html", "swagger-ui"),
+        ("/docs/", "text/html", "swagger-ui"),
         (
             "/docs/swagger-initializer.js",
             "javascript",
