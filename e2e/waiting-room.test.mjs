@@ -1,0 +1,216 @@
+// End to end through the waiting-room page in headless Chromium, against a
+// running API and worker (scripts/e2e starts them with QUEUE_ACTIVE_CAPACITY=1):
+// a blocker takes the only active slot, the page user queues behind it, is
+// admitted when the blocker pays, holds a seat, is told the balance is too
+// low, charges, pays; then the metrics and the API docs are checked.
+// Screenshots go to e2e/artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.E2E_BASE_URL;
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ARTIFACTS = path.join(HERE, 'artifacts');
+const STEP_MS = 30_000;
+
+let context;
+let page;
+let profile;
+const pageErrors = [];
+
+async function call(method, route, { token, body, key } = {}) {
+  const headers = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (key) headers['idempotency-key'] = key;
+  const response = await fetch(`${BASE}${route}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  return { status: response.status, data, headers: response.headers };
+}
+
+async function until(what, fn, limitMs = STEP_MS) {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function outcome(token, requestId) {
+  for (let i = 0; i < 6; i += 1) {
+    const r = await call('GET', `/v1/requests/${requestId}?wait_ms=10000`, { token });
+    assert.equal(r.status, 200, JSON.stringify(r.data));
+    if (r.data.status !== 'pending') return r.data;
+  }
+  throw new Error(`request ${requestId} still pending`);
+}
+
+async function shot(name, fullPage = true) {
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage });
+}
+
+before(async () => {
+  assert.ok(BASE, 'set E2E_BASE_URL (scripts/e2e does)');
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await until('the API to be ready', async () => {
+    try { return (await call('GET', '/readyz')).status === 200; } catch { return false; }
+  }, 60_000);
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'concert-e2e-profile-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1000, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(STEP_MS);
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+  });
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+});
+
+test('queue, hold, charge and pay through the page', async () => {
+  // A blocker takes the only active slot, so the page user has to wait.
+  const blocker = (await call('POST', '/v1/users', { body: {} })).data.user_id;
+  const entered = await call('POST', '/v1/queue/tokens', { body: { user_id: blocker } });
+  assert.equal(entered.status, 201, JSON.stringify(entered.data));
+  const blockerToken = entered.data.token;
+  await until('the blocker to be admitted', async () =>
+    (await call('GET', '/v1/queue/status', { token: blockerToken })).data.status === 'active');
+
+  await page.goto(BASE);
+  assert.equal(await page.title(), 'Concert tickets · waiting room');
+  await page.click('#join');
+  await page.waitForSelector('#view-waiting:not([hidden])');
+  await page.waitForFunction(() => document.getElementById('position').textContent === '1');
+  assert.match(await page.textContent('#ahead'), /You're next/);
+  assert.ok(Number(await page.getAttribute('#progress', 'aria-valuenow')) > 0);
+  await shot('01-waiting.png');
+
+  // The blocker buys seat 1 of the first date; paying expires their token,
+  // which frees the slot for the page user.
+  const concerts = (await call('GET', '/v1/concerts')).data;
+  const concert = concerts[0];
+  const dates = (await call('GET', `/v1/concerts/${concert.concert_id}/performances`, { token: blockerToken })).data;
+  const first = dates[0];
+  const charged = await call('POST', '/v1/balance/charges', { token: blockerToken, body: { amount: 1_000_000 } });
+  assert.equal(charged.status, 200, JSON.stringify(charged.data));
+  const held = await call('POST', '/v1/reservations', {
+    token: blockerToken,
+    body: { performance_id: first.performance_id, seat_number: 1 },
+  });
+  assert.equal(held.status, 202, JSON.stringify(held.data));
+  const hold = await outcome(blockerToken, held.data.request_id);
+  assert.equal(hold.status, 'succeeded', JSON.stringify(hold));
+  const paid = await call('POST', '/v1/payments', {
+    token: blockerToken,
+    body: { reservation_id: hold.result.reservation_id },
+  });
+  assert.equal(paid.status, 202, JSON.stringify(paid.data));
+  assert.equal((await outcome(blockerToken, paid.data.request_id)).status, 'succeeded');
+
+  // Admitted: concert, date, seat map with the blocker's seat sold.
+  await page.waitForSelector('#view-booking:not([hidden])');
+  assert.match(await page.textContent('#window'), /^\d+:\d\d$/);
+  await page.click(`#concerts [data-concert-id="${concert.concert_id}"]`);
+  await page.click(`#dates [data-performance-id="${first.performance_id}"]`);
+  await page.waitForSelector('#seats [data-seat="50"]');
+  assert.equal(await page.locator('#seats .seat').count(), 50);
+  await page.waitForSelector('#seats [data-seat="1"][data-status="sold"]');
+
+  // Hold seat 7: a countdown appears and the seat reads as ours.
+  await page.click('#seats [data-seat="7"]');
+  assert.match(await page.textContent('#reserve'), /Hold seat 7/);
+  await page.click('#reserve');
+  await page.waitForSelector('#hold:not([hidden])');
+  await page.waitForSelector('#seats [data-seat="7"][data-status="mine"]');
+  const clock = await page.textContent('#hold-countdown');
+  assert.match(clock, /^[0-9]:[0-5]\d$/);
+  assert.match(await page.textContent('#hold-what'), /Seat 7/);
+  await shot('02-seat-held.png');
+
+  // Paying with an empty balance is refused with a clear message.
+  await page.click('#pay');
+  await page.waitForSelector('#notice[data-code="INSUFFICIENT_BALANCE"]:not([hidden])');
+  assert.match(await page.textContent('#notice-text'), /balance is too low/);
+  assert.equal(await page.isDisabled('#reserve'), true, 'nothing is selected after a hold');
+  await shot('03-insufficient-balance.png');
+
+  const pageToken = await page.evaluate(() => localStorage.getItem('concert.token'));
+  assert.ok(pageToken);
+
+  // Charge, then pay.
+  await page.fill('#amount', '200000');
+  await page.click('#charge');
+  await page.waitForFunction(() => document.getElementById('balance').textContent.includes('200,000'));
+  await page.click('#pay');
+  await page.waitForSelector('#view-done:not([hidden])');
+  const receipt = await page.textContent('#receipt');
+  assert.match(receipt, /150,000/);
+  assert.match(receipt, /50,000/);
+  await shot('04-paid.png');
+
+  // The seat is the page user's, paid, and their token expired with the payment.
+  const mine = (await call('GET', '/v1/reservations', { token: pageToken })).data;
+  assert.deepEqual(
+    mine.map((r) => [r.performance_id, r.seat_number, r.status]),
+    [[first.performance_id, 7, 'paid']],
+  );
+  assert.equal((await call('GET', '/v1/queue/status', { token: pageToken })).data.status, 'expired');
+
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the metrics moved with the page traffic', async () => {
+  const r = await call('GET', '/metrics');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/plain/);
+  const text = r.data;
+  assert.match(text, /http_requests_total\{method="GET",route="\/v1\/queue\/status",status="200"\} [1-9]/);
+  assert.match(text, /http_requests_total\{method="POST",route="\/v1\/payments",status="202"\} [1-9]/);
+  assert.match(text, /http_request_duration_seconds_bucket\{method="GET",route="\/v1\/requests\/\{request_id\}"/);
+  assert.match(text, /^queue_waiting \d+$/m);
+  assert.match(text, /^queue_active \d+$/m);
+});
+
+test('the API docs render in Swagger UI', async () => {
+  const doc = await call('GET', '/openapi.json');
+  assert.equal(doc.status, 200);
+  assert.equal(doc.data.openapi, '3.1.0');
+  await page.goto(`${BASE}/docs`);
+  await page.waitForSelector('.swagger-ui .info .title');
+  assert.match(await page.textContent('.swagger-ui .info .title'), /Concert reservation API/);
+  await page.waitForSelector('.opblock-summary-path');
+  const paths = await page.locator('.opblock-summary-path').allTextContents();
+  assert.ok(paths.some((p) => p.includes('/v1/reservations')), paths.join(', '));
+  await shot('05-docs.png', false);
+});
