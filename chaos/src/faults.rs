@@ -1,0 +1,174 @@
+//! The fault schedule: worker `kill -9`s, a few API `kill -9`s, broker and
+//! Postgres restarts at seeded random times, and the supervisor that brings
+//! killed processes back.
+
+use crate::history::{History, Phase};
+use crate::infra::{Cluster, Role};
+use crate::rng::Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    KillWorker,
+    KillApi,
+    RestartBroker,
+    RestartPostgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub worker_kills: usize,
+    pub api_kills: usize,
+    pub broker_restarts: usize,
+    pub pg_restarts: usize,
+    /// Faults happen between `warmup` and `duration` after the start.
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub worker_kills: usize,
+    pub api_kills: usize,
+    pub broker_restarts: usize,
+    pub pg_restarts_immediate: usize,
+    pub pg_restarts_fast: usize,
+}
+
+impl Stats {
+    pub fn pg_restarts(&self) -> usize {
+        self.pg_restarts_immediate + self.pg_restarts_fast
+    }
+}
+
+fn log(history: &History, what: String) {
+    eprintln!("chaos: [{:>7.1}s] {what}", history.now_ms() as f64 / 1000.0);
+    history.note(Phase::Fault, what);
+}
+
+/// Runs the plan; returns what was done. Errors only when the broker or
+/// Postgres cannot be started again (then the run cannot go on).
+pub async fn run(
+    cluster: Arc<Cluster>,
+    history: Arc<History>,
+    plan: Plan,
+    mut rng: Rng,
+) -> anyhow::Result<Stats> {
+    let mut faults = Vec::new();
+    faults.extend(std::iter::repeat_n(Fault::KillWorker, plan.worker_kills));
+    faults.extend(std::iter::repeat_n(Fault::KillApi, plan.api_kills));
+    faults.extend(std::iter::repeat_n(
+        Fault::RestartBroker,
+        plan.broker_restarts,
+    ));
+    faults.extend(std::iter::repeat_n(
+        Fault::RestartPostgres,
+        plan.pg_restarts,
+    ));
+    rng.shuffle(&mut faults);
+    let span = plan.duration.saturating_sub(plan.warmup).as_millis() as u64;
+    let mut times: Vec<u64> = faults.iter().map(|_| rng.below(span.max(1))).collect();
+    times.sort_unstable();
+    let start = Instant::now();
+    let mut stats = Stats::default();
+    for (fault, at) in faults.into_iter().zip(times) {
+        tokio::time::sleep_until(start + plan.warmup + Duration::from_millis(at)).await;
+        match fault {
+            Fault::KillWorker | Fault::KillApi => {
+                let role = if fault == Fault::KillWorker {
+                    Role::Worker
+                } else {
+                    Role::Api
+                };
+                // A victim that is running; wait briefly if all are down.
+                let mut running = cluster.fleet.running(role);
+                let wait_until = Instant::now() + Duration::from_secs(10);
+                while running.is_empty() && Instant::now() < wait_until {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    running = cluster.fleet.running(role);
+                }
+                let Some(&victim) = rng.pick(&running) else {
+                    log(&history, format!("no {role:?} running to kill; skipped"));
+                    continue;
+                };
+                let down = match role {
+                    Role::Worker => rng.millis(0, 3000),
+                    Role::Api => rng.millis(200, 1500),
+                };
+                let name = cluster.fleet.name(victim);
+                if let Some(mut child) = cluster.fleet.kill(victim, down) {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                    match role {
+                        Role::Worker => stats.worker_kills += 1,
+                        Role::Api => stats.api_kills += 1,
+                    }
+                    log(
+                        &history,
+                        format!("kill -9 {name}; restart in {} ms", down.as_millis()),
+                    );
+                }
+            }
+            Fault::RestartBroker => {
+                let down = rng.millis(200, 3000);
+                log(
+                    &history,
+                    format!("broker: stopping (down for {} ms)", down.as_millis()),
+                );
+                cluster.broker.stop(Duration::from_secs(5)).await?;
+                tokio::time::sleep(down).await;
+                cluster.broker.start().await?;
+                stats.broker_restarts += 1;
+                log(&history, "broker: started again".into());
+            }
+            Fault::RestartPostgres => {
+                let mode = if rng.chance(0.6) { "immediate" } else { "fast" };
+                let down = rng.millis(200, 3000);
+                log(
+                    &history,
+                    format!(
+                        "postgres: stop -m {mode} (down for {} ms)",
+                        down.as_millis()
+                    ),
+                );
+                cluster.pg.stop(mode).await?;
+                tokio::time::sleep(down).await;
+                cluster.pg.start().await?;
+                if mode == "immediate" {
+                    stats.pg_restarts_immediate += 1;
+                } else {
+                    stats.pg_restarts_fast += 1;
+                }
+                log(&history, "postgres: started again".into());
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Restarts what is due every 100 ms until `stop`.
+pub async fn supervise(cluster: Arc<Cluster>, history: Arc<History>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        for note in cluster.fleet.supervise() {
+            log(&history, note);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until every slot runs again (after the last kill); false if that
+/// took over `limit`.
+pub async fn all_running(cluster: &Cluster, apis: usize, workers: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cluster.fleet.running(Role::Api).len() == apis
+            && cluster.fleet.running(Role::Worker).len() == workers
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
