@@ -7,7 +7,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a command may wait for the broker before the API answers 503.
@@ -15,61 +15,35 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Publisher {
-    producer: Arc<RwLock<FutureProducer>>,
-    config: Arc<ClientConfig>,
+    producer: FutureProducer,
     topic: Arc<str>,
 }
 
 impl Publisher {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let mut config = ClientConfig::new();
-        config
+        let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.kafka_brokers)
-            // An acknowledged command is on every in-sync replica, written
-            // once even if the producer retries.
-            .set("enable.idempotence", "true")
+            // An acknowledged command is on every in-sync replica. The
+            // idempotent producer is off on purpose: tansu 0.6's storage dies
+            // when a producer id outlives a broker restart, and a duplicate
+            // from a retry is harmless, since workers record every command's
+            // id and apply it once. One request in flight keeps retries from
+            // reordering a seat's commands.
+            .set("enable.idempotence", "false")
             .set("acks", "all")
+            .set("max.in.flight.requests.per.connection", "1")
             .set("linger.ms", "2")
             .set(
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
             )
-            .set("request.timeout.ms", "3000");
-        let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
+            .set("request.timeout.ms", "3000")
+            .create()
+            .context("creating the Kafka producer")?;
         Ok(Self {
-            producer: Arc::new(RwLock::new(producer)),
-            config: Arc::new(config),
+            producer,
             topic: settings.command_topic().into(),
         })
-    }
-
-    fn current(&self) -> FutureProducer {
-        match self.producer.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// An idempotent producer stops for good on a fatal error (a broker
-    /// that restarted and forgot its producer ids can cause one); a new
-    /// producer then takes its place, so the API recovers by itself.
-    fn replace_if_fatal(&self, failed: &FutureProducer) {
-        let Some((code, reason)) = failed.client().fatal_error() else {
-            return;
-        };
-        tracing::warn!(
-            ?code,
-            reason,
-            "the Kafka producer failed fatally; creating a new one"
-        );
-        match self.config.create::<FutureProducer>() {
-            Ok(fresh) => {
-                if let Ok(mut current) = self.producer.write() {
-                    *current = fresh;
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "creating a new Kafka producer failed"),
-        }
     }
 
     /// Sends `envelope` keyed by its seat and waits for the broker's
@@ -92,20 +66,18 @@ impl Publisher {
             .key(&key)
             .payload(&payload)
             .headers(headers);
-        let producer = self.current();
-        let sent = producer
+        self.producer
             .send(record, Timeout::After(DELIVERY_TIMEOUT))
-            .await;
-        if let Err((e, _)) = sent {
-            self.replace_if_fatal(&producer);
-            return Err(anyhow::Error::new(e).context("the broker did not take the command"));
-        }
+            .await
+            .map_err(|(e, _)| {
+                anyhow::Error::new(e).context("the broker did not take the command")
+            })?;
         Ok(())
     }
 
     /// Whether the broker answers a metadata request for the topic now.
     pub async fn broker_reachable(&self) -> bool {
-        let producer = self.current();
+        let producer = self.producer.clone();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
             producer
@@ -123,6 +95,6 @@ impl Publisher {
 
     /// Delivers what is still queued, for a graceful shutdown.
     pub fn flush(&self) {
-        let _ = self.current().flush(Timeout::After(DELIVERY_TIMEOUT));
+        let _ = self.producer.flush(Timeout::After(DELIVERY_TIMEOUT));
     }
 }
