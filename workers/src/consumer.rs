@@ -117,10 +117,10 @@ pub struct Watchdog {
 /// How often a worker stamps its partitions and looks for orphans.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
 /// A partition unstamped this long has no live consumer.
-const ORPHAN_AFTER_SECONDS: i32 = 15;
+const ORPHAN_AFTER_SECONDS: i32 = 10;
 /// A new consumer gets this long to be assigned partitions before it looks
 /// for orphans, so workers do not rejoin in a storm.
-const REJOIN_GRACE: Duration = Duration::from_secs(20);
+const REJOIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why [`run`] returned.
 #[derive(Debug, PartialEq, Eq)]
