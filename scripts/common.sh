@@ -277,24 +277,29 @@ free_port() {
 }
 
 STACK_PIDS=()
+STACK_DATABASE=
 
 # Starts `$1/api` and `$1/workers` on a database and topic prefix of their
-# own (named after $2), migrated and seeded, with the API on $STACK_URL.
-# Variables already exported (QUEUE_ACTIVE_CAPACITY, ...) pass through.
-# Call stop_stack when done (an EXIT trap is best).
+# own (named after $2), migrated and seeded, with the API on $STACK_URL and
+# logs in $3 (default .local/<name>-<id>/). Variables already exported
+# (QUEUE_ACTIVE_CAPACITY, ...) pass through. Call stop_stack when done (an
+# EXIT trap is best): it stops both and drops the database.
 start_stack() {
   local bin_dir=$1 name=$2 run_id
   run_id=$(od -An -tx1 -N5 /dev/urandom | tr -d ' \n')
-  export DATABASE_URL="${DATABASE_URL%/*}/${name}_$run_id"
+  STACK_DATABASE="${name}_$run_id"
+  export DATABASE_URL="${DATABASE_URL%/*}/$STACK_DATABASE"
   export KAFKA_TOPIC_PREFIX="$name.$run_id."
   HTTP_ADDR="127.0.0.1:$(free_port)"
   WORKER_METRICS_ADDR="127.0.0.1:$(free_port)"
+  while [[ $WORKER_METRICS_ADDR == "$HTTP_ADDR" ]]; do WORKER_METRICS_ADDR="127.0.0.1:$(free_port)"; done
   export HTTP_ADDR WORKER_METRICS_ADDR
   STACK_URL="http://$HTTP_ADDR"
-  STACK_LOGS="$LOCAL_DIR/$name-$run_id"
+  STACK_LOGS=${3:-"$LOCAL_DIR/$name-$run_id"}
   mkdir -p "$STACK_LOGS"
+  log "stack: database $STACK_DATABASE, topic prefix $KAFKA_TOPIC_PREFIX, api on $STACK_URL"
   "$bin_dir/workers" migrate >"$STACK_LOGS/migrate.log" 2>&1 || die "workers migrate failed (see $STACK_LOGS/migrate.log)"
-  "$bin_dir/workers" seed >>"$STACK_LOGS/migrate.log" 2>&1 || die "workers seed failed"
+  "$bin_dir/workers" seed >>"$STACK_LOGS/migrate.log" 2>&1 || die "workers seed failed (see $STACK_LOGS/migrate.log)"
   "$bin_dir/api" >"$STACK_LOGS/api.log" 2>&1 &
   STACK_PIDS+=($!)
   "$bin_dir/workers" >"$STACK_LOGS/workers.log" 2>&1 &
@@ -317,4 +322,9 @@ stop_stack() {
     wait "$pid" 2>/dev/null || true
   done
   STACK_PIDS=()
+  if [[ -n $STACK_DATABASE ]]; then
+    psql -q "${DATABASE_URL%/*}/postgres" -c "drop database if exists $STACK_DATABASE with (force)" >/dev/null 2>&1 ||
+      log "could not drop database $STACK_DATABASE"
+    STACK_DATABASE=
+  fi
 }
