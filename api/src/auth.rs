@@ -62,36 +62,49 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         .and_then(bearer)
         .ok_or(ApiError::InvalidToken)?;
     let token_id = state.tokens.verify(token).ok_or(ApiError::InvalidToken)?;
-    type Row = (
-        i64,
-        uuid::Uuid,
-        String,
-        Option<DateTime<Utc>>,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "select seq, user_id, status, active_until, last_seen_at, now() from queue_entries where token_id = $1",
-    )
+    let row: Option<EntryRow> = sqlx::query_as(&format!(
+        "select {ENTRY_COLUMNS} from queue_entries where token_id = $1"
+    ))
     .bind(token_id.0)
     .fetch_optional(&state.pool)
     .await?;
-    let (seq, user_id, status, active_until, last_seen_at, now) =
-        row.ok_or(ApiError::InvalidToken)?;
-    let entry = Entry {
-        status: QueueStatus::parse(&status).unwrap_or(QueueStatus::Expired),
-        active_until,
-        last_seen_at,
-    };
+    let row = row.ok_or(ApiError::InvalidToken)?;
+    let entry = row.entry();
     let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
     Ok(Caller {
-        user_id: UserId(user_id),
+        user_id: UserId(row.user_id),
         token_id,
-        seq,
-        status: entry.visible_status(now, idle),
+        seq: row.seq,
+        status: entry.visible_status(row.now, idle),
         entry,
-        now,
+        now: row.now,
     })
+}
+
+/// The columns of [`EntryRow`], for `select {ENTRY_COLUMNS} from queue_entries`.
+pub const ENTRY_COLUMNS: &str =
+    "seq, token_id, user_id, status, active_until, last_seen_at, now() as now";
+
+/// A queue entry as read, with the database's clock.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EntryRow {
+    pub seq: i64,
+    pub token_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub status: String,
+    pub active_until: Option<DateTime<Utc>>,
+    pub last_seen_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+impl EntryRow {
+    pub fn entry(&self) -> Entry {
+        Entry {
+            status: QueueStatus::parse(&self.status).unwrap_or(QueueStatus::Expired),
+            active_until: self.active_until,
+            last_seen_at: self.last_seen_at,
+        }
+    }
 }
 
 /// The credentials of a `Bearer` authorization value; the scheme name is

@@ -1,12 +1,12 @@
-use crate::auth::AnyToken;
+use crate::auth::{AnyToken, EntryRow, ENTRY_COLUMNS};
 use crate::error::ApiError;
 use crate::extract::{uuid_id, JsonBody};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use domain::queue::{estimated_wait_seconds, Entry, QueueStatus};
+use chrono::Duration;
+use domain::queue::{estimated_wait_seconds, QueueStatus};
 use domain::{TokenId, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -64,28 +64,15 @@ pub async fn enter(
     )
     .fetch_one(&mut *tx)
     .await?;
-    type Live = (
-        i64,
-        uuid::Uuid,
-        String,
-        Option<DateTime<Utc>>,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    );
-    let live: Option<Live> = sqlx::query_as(
-        "select seq, token_id, status, active_until, last_seen_at, now()
-           from queue_entries where user_id = $1 and status <> 'expired'",
-    )
+    let live: Option<EntryRow> = sqlx::query_as(&format!(
+        "select {ENTRY_COLUMNS} from queue_entries where user_id = $1 and status <> 'expired'"
+    ))
     .bind(user.0)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((seq, token_id, stored, active_until, last_seen_at, now)) = live {
-        let entry = Entry {
-            status: QueueStatus::parse(&stored).unwrap_or(QueueStatus::Expired),
-            active_until,
-            last_seen_at,
-        };
-        let visible = entry.visible_status(now, idle);
+    if let Some(row) = live {
+        let (seq, entry) = (row.seq, row.entry());
+        let visible = entry.visible_status(row.now, idle);
         if visible != QueueStatus::Expired {
             // Re-entering is rare next to polling: count exactly, so every
             // answer to a user who re-enters names the same place.
@@ -107,7 +94,7 @@ pub async fn enter(
                 Json(entry_body(
                     &state,
                     user,
-                    TokenId(token_id),
+                    TokenId(row.token_id),
                     visible,
                     position,
                 )),
