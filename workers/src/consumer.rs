@@ -331,6 +331,28 @@ pub fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
     }
 }
 
+/// Exponential backoff between retries while Postgres is unreachable:
+/// 50 ms doubling up to 2 s.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(50))
+    }
+}
+
+impl Backoff {
+    /// Sleeps the current delay and doubles it; false if shut down first.
+    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        let delay = self.0;
+        self.0 = (delay * 2).min(Duration::from_secs(2));
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep(delay) => true,
+        }
+    }
+}
+
 /// Runs `op` until it succeeds or fails for a reason retrying cannot mend,
 /// backing off while Postgres is unreachable; `None` on shutdown or such an
 /// error.
@@ -339,7 +361,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
 {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::default();
     loop {
         match op().await {
             Ok(v) => return Some(v),
@@ -351,11 +373,9 @@ where
                 return None;
             }
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(backoff) => {}
+        if !backoff.wait(shutdown).await {
+            return None;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -376,7 +396,7 @@ pub async fn apply_with_retry(
     deliveries: &[Delivery],
     shutdown: &CancellationToken,
 ) -> Applied {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::default();
     loop {
         match apply_batch(pool, rules, fence, deliveries).await {
             Ok(outcomes) => return Applied::Done(outcomes),
@@ -416,10 +436,8 @@ pub async fn apply_with_retry(
                 }
             }
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Applied::ShutDown,
-            _ = tokio::time::sleep(backoff) => {}
+        if !backoff.wait(shutdown).await {
+            return Applied::ShutDown;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
