@@ -26,6 +26,9 @@ pub struct AnyToken(pub Caller);
 /// A valid token whose entry is active now.
 pub struct ActiveToken(pub Caller);
 
+/// A token whose HMAC checks out, not yet looked up: the entry may be unknown.
+pub struct VerifiedToken(pub TokenId);
+
 impl FromRequestParts<AppState> for AnyToken {
     type Rejection = ApiError;
 
@@ -34,6 +37,17 @@ impl FromRequestParts<AppState> for AnyToken {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         caller(parts, state).await.map(AnyToken)
+    }
+}
+
+impl FromRequestParts<AppState> for VerifiedToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        token_id(parts, state).map(VerifiedToken)
     }
 }
 
@@ -52,16 +66,27 @@ impl FromRequestParts<AppState> for ActiveToken {
     }
 }
 
-/// The bearer token of a request, checked against its HMAC before any
-/// database work, then looked up by primary key for its status.
-async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let token = parts
+/// The entry id in the request's bearer token, checked against its HMAC
+/// before any database work.
+pub fn token_id(parts: &Parts, state: &AppState) -> Result<TokenId, ApiError> {
+    parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
-        .ok_or(ApiError::InvalidToken)?;
-    let token_id = state.tokens.verify(token).ok_or(ApiError::InvalidToken)?;
+        .and_then(|token| state.tokens.verify(token))
+        .ok_or(ApiError::InvalidToken)
+}
+
+/// The bearer token of a request, verified, then looked up by primary key
+/// for its status.
+async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let token_id = token_id(parts, state)?;
+    caller_of(token_id, state).await
+}
+
+/// The caller behind a verified token, as its queue entry says now.
+pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, ApiError> {
     let row: Option<EntryRow> = sqlx::query_as(&format!(
         "select {ENTRY_COLUMNS} from queue_entries where token_id = $1"
     ))

@@ -31,13 +31,15 @@ impl Application {
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy_with(options);
         let publisher = Publisher::new(&settings)?;
+        let idle = Duration::from_secs(u64::from(settings.queue_idle_timeout_seconds));
         let state = AppState {
             pool,
             publisher,
             tokens: TokenKey::new(settings.token_secret.clone()),
             settings: Arc::new(settings),
             notifier: Arc::default(),
-            line: Arc::new(WaitingLine::default()),
+            line: Arc::new(WaitingLine::new(idle)),
+            performances: Arc::default(),
         };
         Ok(Self { listener, state })
     }

@@ -1,44 +1,142 @@
-//! A per-instance snapshot of the waiting line, refreshed in the background,
-//! so a status poll finds its position by binary search instead of counting
-//! rows: O(log n) per poll and one O(n) read per refresh per instance.
+//! A per-instance snapshot of the waiting line, refreshed in the background.
+//!
+//! A status poll finds its position by binary search instead of counting
+//! rows (O(log n) per poll, one O(n) read per refresh per instance), and a
+//! poll from a waiting entry the snapshot vouches for is answered without
+//! touching the database at all: the entry is looked up in the snapshot, and
+//! the "still here" mark that keeps it from being dropped as idle is
+//! batched into one update per [`seen_flush_interval`].
 
+use domain::TokenId;
 use sqlx::PgPool;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-/// How stale a position may be.
+/// How stale a position may be, and how long an admission may take to show
+/// in the status of a waiting token answered from the snapshot.
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Slack for scheduling and clock drift when deciding whether a snapshot is
+/// still young enough to vouch for an entry (see [`WaitingLine::fresh`]).
+const FRESHNESS_MARGIN: Duration = Duration::from_millis(100);
+
+/// A waiting entry as of the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshEntry {
+    pub seq: i64,
+    pub user_id: Uuid,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct LineSnapshot {
     /// Sequence numbers of the waiting entries, ascending.
     pub waiting: Vec<i64>,
+    /// The waiting entries seen within the last half idle timeout, by token.
+    pub fresh: HashMap<Uuid, FreshEntry>,
+    /// When the query that made this snapshot was sent (before the
+    /// database's `now()` it compared `last_seen_at` with).
+    pub taken_at: Option<Instant>,
     pub active: u64,
     /// Admissions per second over the last minute, if any.
     pub admission_rate: Option<f64>,
 }
 
-#[derive(Default)]
 pub struct WaitingLine {
     snapshot: RwLock<Arc<LineSnapshot>>,
+    /// `QUEUE_IDLE_TIMEOUT_SECONDS`.
+    idle: Duration,
+    /// Entries answered from the snapshot since the last flush.
+    seen: Mutex<HashSet<i64>>,
 }
 
 impl WaitingLine {
+    pub fn new(idle: Duration) -> Self {
+        Self {
+            snapshot: RwLock::default(),
+            idle,
+            seen: Mutex::default(),
+        }
+    }
+
     pub fn snapshot(&self) -> Arc<LineSnapshot> {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The 1-based position of the waiting entry `seq`.
     pub fn position(&self, seq: i64) -> u64 {
+        position_in(&self.snapshot(), seq)
+    }
+
+    /// The entry of `token` and its position, if the snapshot can vouch that
+    /// it is waiting and not idle-expired right now; `None` means: read the
+    /// row.
+    ///
+    /// The snapshot holds an entry only if its `last_seen_at` was within half
+    /// the idle timeout of the database's clock when the query ran, and it is
+    /// used only while younger than half the idle timeout (less a margin), so
+    /// an entry answered from it cannot have passed its idle deadline. It can
+    /// have been admitted since: that shows at most [`REFRESH_INTERVAL`]
+    /// later, as positions do; endpoints that need an active token always
+    /// read the row.
+    pub fn fresh(&self, token: &TokenId) -> Option<(FreshEntry, u64)> {
         let snapshot = self.snapshot();
-        snapshot.waiting.partition_point(|s| *s < seq) as u64 + 1
+        let age = snapshot.taken_at?.elapsed();
+        if age + FRESHNESS_MARGIN >= self.idle / 2 {
+            return None;
+        }
+        let entry = *snapshot.fresh.get(&token.0)?;
+        Some((entry, position_in(&snapshot, entry.seq)))
+    }
+
+    /// Records that the waiting entry `seq` polled; [`Self::flush_seen`]
+    /// writes it.
+    pub fn mark_seen(&self, seq: i64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(seq);
+        }
+    }
+
+    /// How often the polls answered from the snapshot are written down: well
+    /// inside the idle timeout, so a polling entry is never dropped.
+    pub fn seen_flush_interval(&self) -> Duration {
+        (self.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+
+    /// Sets `last_seen_at` of every entry marked since the last flush, in
+    /// one statement. On failure the marks are kept for the next try.
+    pub async fn flush_seen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let batch: Vec<i64> = match self.seen.lock() {
+            Ok(mut seen) if !seen.is_empty() => seen.drain().collect(),
+            _ => return Ok(()),
+        };
+        let written = sqlx::query(
+            "update queue_entries set last_seen_at = now()
+             where seq = any($1) and status = 'waiting'",
+        )
+        .bind(&batch)
+        .execute(pool)
+        .await;
+        if let Err(e) = written {
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.extend(batch);
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let waiting: Vec<i64> = sqlx::query_scalar(
-            "select seq from queue_entries where status = 'waiting' order by seq",
+        let taken_at = Instant::now();
+        let half_idle = (self.idle / 2).as_secs_f64();
+        let rows: Vec<(i64, Uuid, Uuid, bool)> = sqlx::query_as(
+            "select seq, token_id, user_id,
+                    last_seen_at > now() - make_interval(secs => $1)
+             from queue_entries where status = 'waiting' order by seq",
         )
+        .bind(half_idle)
         .fetch_all(pool)
         .await?;
         let (active, admitted_last_minute): (i64, i64) = sqlx::query_as(
@@ -47,8 +145,18 @@ impl WaitingLine {
         )
         .fetch_one(pool)
         .await?;
+        let mut waiting = Vec::with_capacity(rows.len());
+        let mut fresh = HashMap::with_capacity(rows.len());
+        for (seq, token_id, user_id, recently_seen) in rows {
+            waiting.push(seq);
+            if recently_seen {
+                fresh.insert(token_id, FreshEntry { seq, user_id });
+            }
+        }
         let snapshot = LineSnapshot {
             waiting,
+            fresh,
+            taken_at: Some(taken_at),
             active: u64::try_from(active).unwrap_or_default(),
             admission_rate: (admitted_last_minute > 0).then(|| admitted_last_minute as f64 / 60.0),
         };
@@ -58,40 +166,115 @@ impl WaitingLine {
         Ok(())
     }
 
-    /// Refreshes every [`REFRESH_INTERVAL`] until `shutdown`.
+    /// Refreshes every [`REFRESH_INTERVAL`] and flushes the seen marks every
+    /// [`Self::seen_flush_interval`] until `shutdown`, then flushes once more.
     pub async fn run(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refresh = tokio::time::interval(REFRESH_INTERVAL);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(self.seen_flush_interval());
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {
+                _ = shutdown.cancelled() => break,
+                _ = refresh.tick() => {
                     if let Err(e) = self.refresh(&pool).await {
                         tracing::debug!(error = %e, "refreshing the waiting line failed");
                     }
                 }
+                _ = flush.tick() => {
+                    if let Err(e) = self.flush_seen(&pool).await {
+                        tracing::warn!(error = %e, "recording queue polls failed; will retry");
+                    }
+                }
             }
         }
+        if let Err(e) = self.flush_seen(&pool).await {
+            tracing::warn!(error = %e, "recording the last queue polls failed");
+        }
     }
+}
+
+fn position_in(snapshot: &LineSnapshot, seq: i64) -> u64 {
+    snapshot.waiting.partition_point(|s| *s < seq) as u64 + 1
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn line_with(idle: Duration, snapshot: LineSnapshot) -> WaitingLine {
+        let line = WaitingLine::new(idle);
+        if let Ok(mut s) = line.snapshot.write() {
+            *s = Arc::new(snapshot);
+        }
+        line
+    }
+
     #[test]
     fn position_counts_the_waiting_entries_ahead() {
-        let line = WaitingLine::default();
-        if let Ok(mut s) = line.snapshot.write() {
-            *s = Arc::new(LineSnapshot {
+        let line = line_with(
+            Duration::from_secs(60),
+            LineSnapshot {
                 waiting: vec![3, 4, 9, 12],
                 ..Default::default()
-            });
-        }
+            },
+        );
         assert_eq!(line.position(3), 1);
         assert_eq!(line.position(9), 3);
         assert_eq!(line.position(12), 4);
         // An entry newer than the snapshot is behind everyone in it.
         assert_eq!(line.position(20), 5);
+    }
+
+    fn snapshot_with(token: Uuid, taken_at: Instant) -> LineSnapshot {
+        let entry = FreshEntry {
+            seq: 9,
+            user_id: Uuid::new_v4(),
+        };
+        LineSnapshot {
+            waiting: vec![3, 9],
+            fresh: HashMap::from([(token, entry)]),
+            taken_at: Some(taken_at),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_young_snapshot_vouches_for_its_fresh_entries_with_their_position() {
+        let token = Uuid::new_v4();
+        let line = line_with(
+            Duration::from_secs(60),
+            snapshot_with(token, Instant::now()),
+        );
+        let (entry, position) = line.fresh(&TokenId(token)).expect("vouched for");
+        assert_eq!((entry.seq, position), (9, 2));
+        assert!(line.fresh(&TokenId(Uuid::new_v4())).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_older_than_half_the_idle_timeout_vouches_for_nobody() {
+        let token = Uuid::new_v4();
+        let taken_at = Instant::now()
+            .checked_sub(Duration::from_millis(450))
+            .expect("the clock is past 450 ms");
+        let line = line_with(Duration::from_secs(1), snapshot_with(token, taken_at));
+        assert!(line.fresh(&TokenId(token)).is_none());
+        // The same age is young next to a longer idle timeout.
+        let line = line_with(Duration::from_secs(60), snapshot_with(token, taken_at));
+        assert!(line.fresh(&TokenId(token)).is_some());
+    }
+
+    #[test]
+    fn no_snapshot_yet_vouches_for_nobody() {
+        let line = WaitingLine::new(Duration::from_secs(60));
+        assert!(line.fresh(&TokenId(Uuid::new_v4())).is_none());
+    }
+
+    #[test]
+    fn seen_marks_are_flushed_well_inside_the_idle_timeout() {
+        let flush = |secs| WaitingLine::new(Duration::from_secs(secs)).seen_flush_interval();
+        assert_eq!(flush(60), Duration::from_secs(1));
+        assert_eq!(flush(2), Duration::from_millis(500));
+        assert_eq!(flush(1), Duration::from_millis(250));
     }
 }

@@ -1,6 +1,8 @@
 //! The waiting room (SPEC rules 1 and 2).
 
 use crate::helpers::{eventually, json_of, problem_code, spawn_app_with, TestApp};
+use api::waiting_line::WaitingLine;
+use domain::TokenId;
 use futures::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -234,4 +236,94 @@ async fn a_waiting_token_cannot_browse_or_reserve() {
         StatusCode::OK,
     )
     .await;
+}
+
+/// The seq and token id of `user`'s live entry.
+async fn entry_of(app: &TestApp, user: &str) -> (i64, uuid::Uuid) {
+    sqlx::query_as(
+        "select seq, token_id from queue_entries where user_id = $1::uuid and status <> 'expired'",
+    )
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn the_line_snapshot_vouches_only_for_waiting_entries_seen_within_half_the_idle_timeout() {
+    let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
+    let (_, active_token) = app.active_user().await;
+    let users = new_users(&app, 3).await;
+    for user in &users {
+        enter(&app, &app.address, user).await;
+    }
+    let line = WaitingLine::new(Duration::from_secs(60));
+    line.refresh(&app.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (place, user) in users.iter().enumerate() {
+        let (seq, token_id) = entry_of(&app, user).await;
+        let (entry, position) = line
+            .fresh(&TokenId(token_id))
+            .unwrap_or_else(|| panic!("waiting entry {seq} is not in the snapshot"));
+        assert_eq!(entry.seq, seq);
+        assert_eq!(entry.user_id.to_string(), *user);
+        assert_eq!(position, place as u64 + 1);
+    }
+    // The active entry is always read from its row.
+    let active: uuid::Uuid =
+        sqlx::query_scalar("select token_id from queue_entries where status = 'active'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.fresh(&TokenId(active)).is_none(), "{active_token}");
+    // An entry last seen 40 s ago (idle timeout 60 s) is read from its row.
+    let (quiet_seq, quiet_token) = entry_of(&app, &users[0]).await;
+    sqlx::query(
+        "update queue_entries set last_seen_at = now() - interval '40 seconds' where seq = $1",
+    )
+    .bind(quiet_seq)
+    .execute(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    line.refresh(&app.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.fresh(&TokenId(quiet_token)).is_none());
+    // It still counts in the positions of those behind it.
+    let (_, second) = entry_of(&app, &users[1]).await;
+    assert_eq!(line.fresh(&TokenId(second)).map(|(_, p)| p), Some(2));
+}
+
+#[tokio::test]
+async fn polls_answered_from_the_snapshot_are_written_down_in_one_batch() {
+    let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
+    app.active_user().await;
+    let users = new_users(&app, 3).await;
+    for user in &users {
+        enter(&app, &app.address, user).await;
+    }
+    sqlx::query(
+        "update queue_entries set last_seen_at = now() - interval '30 seconds' where status = 'waiting'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let line = WaitingLine::new(Duration::from_secs(60));
+    let (polled, _) = entry_of(&app, &users[0]).await;
+    let (also_polled, _) = entry_of(&app, &users[2]).await;
+    line.mark_seen(polled);
+    line.mark_seen(also_polled);
+    line.mark_seen(polled);
+    line.flush_seen(&app.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let recent: Vec<i64> = sqlx::query_scalar(
+        "select seq from queue_entries
+         where status = 'waiting' and last_seen_at > now() - interval '10 seconds' order by seq",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(recent, vec![polled, also_polled]);
 }
