@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod known;
 pub mod metrics;
 pub mod notifier;
 pub mod openapi;

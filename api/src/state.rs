@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::known::KnownIds;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
 use crate::token::TokenKey;
@@ -16,4 +17,6 @@ pub struct AppState {
     pub tokens: TokenKey,
     pub notifier: Arc<Notifier>,
     pub line: Arc<WaitingLine>,
+    /// Performances seen to exist (they are never deleted).
+    pub performances: Arc<KnownIds>,
 }

@@ -38,6 +38,26 @@ pub struct PayBody {
     reservation_id: String,
 }
 
+/// Whether `performance` exists; a yes is remembered, as performances are
+/// never deleted, so a hot seat's reserves skip the query.
+async fn performance_exists(
+    state: &AppState,
+    performance: PerformanceId,
+) -> Result<bool, ApiError> {
+    if state.performances.contains(performance.0) {
+        return Ok(true);
+    }
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from performances where performance_id = $1)")
+            .bind(performance.0)
+            .fetch_one(&state.pool)
+            .await?;
+    if exists {
+        state.performances.remember(performance.0);
+    }
+    Ok(exists)
+}
+
 /// `POST /v1/reservations`: 202 once the reserve command is on Kafka.
 ///
 /// The outcome (a hold until `held_until`, or `SEAT_TAKEN`, `HOLD_LIMIT`,
@@ -67,12 +87,7 @@ pub async fn reserve(
         ));
     }
     let performance = PerformanceId(body.performance_id);
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from performances where performance_id = $1)")
-            .bind(performance.0)
-            .fetch_one(&state.pool)
-            .await?;
-    if !exists {
+    if !performance_exists(&state, performance).await? {
         return Err(ApiError::not_found(
             "PERFORMANCE_NOT_FOUND",
             format!("no performance {performance}"),
@@ -183,11 +198,12 @@ async fn submit(
             None => {}
         }
     }
-    let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command);
-    let header = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    let trace_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command)
+        .with_trace_id(trace_id);
     state
         .publisher
-        .publish(&envelope, header)
+        .publish(&envelope)
         .await
         .map_err(ApiError::BrokerUnavailable)?;
     // The worker may already have recorded the outcome: keep it, and only

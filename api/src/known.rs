@@ -1,0 +1,36 @@
+//! Ids already seen to exist, so a hot path can skip the existence query.
+//! Only for rows that are never deleted (performances): a remembered id can
+//! never turn stale, and only real ids are remembered, so the set is bounded
+//! by the table.
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+#[derive(Debug, Default)]
+pub struct KnownIds(RwLock<HashSet<i64>>);
+
+impl KnownIds {
+    pub fn contains(&self, id: i64) -> bool {
+        self.0.read().is_ok_and(|ids| ids.contains(&id))
+    }
+
+    pub fn remember(&self, id: i64) {
+        if let Ok(mut ids) = self.0.write() {
+            ids.insert(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KnownIds;
+
+    #[test]
+    fn only_remembered_ids_are_known() {
+        let known = KnownIds::default();
+        assert!(!known.contains(7));
+        known.remember(7);
+        assert!(known.contains(7));
+        assert!(!known.contains(8));
+    }
+}
