@@ -4,7 +4,6 @@ use anyhow::Context;
 use domain::config::Settings;
 use domain::CommandEnvelope;
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use std::sync::Arc;
@@ -48,24 +47,10 @@ impl Publisher {
 
     /// Sends `envelope` keyed by its seat and waits for the broker's
     /// acknowledgement. An error means the command may not have been taken.
-    pub async fn publish(
-        &self,
-        envelope: &CommandEnvelope,
-        request_id_header: Option<&str>,
-    ) -> anyhow::Result<()> {
+    pub async fn publish(&self, envelope: &CommandEnvelope) -> anyhow::Result<()> {
         let key = envelope.command.seat().kafka_key();
         let payload = envelope.encode();
-        let mut headers = OwnedHeaders::new();
-        if let Some(value) = request_id_header {
-            headers = headers.insert(Header {
-                key: "x-request-id",
-                value: Some(value),
-            });
-        }
-        let record = FutureRecord::to(&self.topic)
-            .key(&key)
-            .payload(&payload)
-            .headers(headers);
+        let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
         self.producer
             .send(record, Timeout::After(DELIVERY_TIMEOUT))
             .await

@@ -56,6 +56,9 @@ impl Command {
     }
 }
 
+/// The longest request id a command carries for tracing.
+pub const MAX_TRACE_ID_LEN: usize = 128;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandEnvelope {
     pub v: u16,
@@ -66,6 +69,12 @@ pub struct CommandEnvelope {
     pub token_id: TokenId,
     pub issued_at: DateTime<Utc>,
     pub command: Command,
+    /// The `x-request-id` of the HTTP request that sent the command, so one
+    /// reservation can be followed from the API's log to the worker's. It
+    /// rides in the payload, not in a Kafka header: the broker stores each
+    /// header as a row of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +114,17 @@ impl CommandEnvelope {
             token_id,
             issued_at: Utc::now(),
             command,
+            trace_id: None,
         }
+    }
+
+    /// Carries `trace_id` (a request id of at most [`MAX_TRACE_ID_LEN`]
+    /// bytes; a longer one is left out rather than bloat every message).
+    pub fn with_trace_id(mut self, trace_id: Option<&str>) -> Self {
+        self.trace_id = trace_id
+            .filter(|t| t.len() <= MAX_TRACE_ID_LEN)
+            .map(str::to_owned);
+        self
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -147,6 +166,22 @@ mod tests {
     fn an_envelope_survives_encoding() {
         let env = reserve();
         assert_eq!(CommandEnvelope::decode(&env.encode()), Ok(env));
+    }
+
+    #[test]
+    fn a_trace_id_travels_in_the_envelope_unless_it_is_too_long() {
+        let traced = reserve().with_trace_id(Some("trace-me-42"));
+        let decoded = CommandEnvelope::decode(&traced.encode());
+        assert_eq!(
+            decoded.map(|e| e.trace_id),
+            Ok(Some("trace-me-42".to_owned()))
+        );
+        let long = "x".repeat(MAX_TRACE_ID_LEN + 1);
+        assert_eq!(reserve().with_trace_id(Some(&long)).trace_id, None);
+        // An envelope without one (as older APIs sent) still decodes.
+        let plain = reserve();
+        assert!(!String::from_utf8_lossy(&plain.encode()).contains("trace_id"));
+        assert_eq!(CommandEnvelope::decode(&plain.encode()), Ok(plain));
     }
 
     #[test]

@@ -19,8 +19,6 @@ pub struct Delivery {
     pub partition: i32,
     pub offset: i64,
     pub payload: Option<Vec<u8>>,
-    /// The `x-request-id` of the HTTP request that sent the command.
-    pub trace_id: Option<String>,
 }
 
 /// The lease a live consumer holds on a partition: the epoch it claimed when
@@ -182,11 +180,12 @@ pub async fn apply_batch(
     flush_run(&mut tx, rules, now, &mut run, &mut records, &mut outcomes).await?;
     record_outcomes(&mut tx, &records).await?;
     finished.extend(records.iter().map(|r| r.request));
-    for (delivery, outcome) in batch.iter().zip(&outcomes) {
-        // The HTTP request id travelled in a Kafka header: one reservation
-        // can be followed from the API's log line to this one.
+    for ((delivery, decoded), outcome) in batch.iter().zip(&decoded).zip(&outcomes) {
+        // The HTTP request id travelled in the envelope: one reservation can
+        // be followed from the API's log line to this one.
+        let trace_id = decoded.as_ref().ok().and_then(|e| e.trace_id.as_deref());
         tracing::debug!(
-            x_request_id = delivery.trace_id.as_deref().unwrap_or(""),
+            x_request_id = trace_id.unwrap_or(""),
             partition = delivery.partition,
             offset = delivery.offset,
             ?outcome,

@@ -12,7 +12,7 @@ use domain::config::Settings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sqlx::PgPool;
@@ -316,18 +316,10 @@ async fn finish(consumer: &CommandConsumer) -> anyhow::Result<()> {
 }
 
 pub fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
-    let trace_id = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|h| h.key == "x-request-id")
-            .and_then(|h| h.value)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    });
     Delivery {
         partition: message.partition(),
         offset: message.offset(),
         payload: message.payload().map(<[u8]>::to_vec),
-        trace_id,
     }
 }
 

@@ -41,11 +41,11 @@ async fn a_command_delivered_twice_has_one_effect() {
     let publisher = Publisher::new(&app.settings).unwrap_or_else(|e| panic!("{e:#}"));
     let twice = envelope_for(&app, &token, &user, performance, 3).await;
     publisher
-        .publish(&twice, None)
+        .publish(&twice)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     publisher
-        .publish(&twice, None)
+        .publish(&twice)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     // A later command for the same seat lands on the same partition, so once
@@ -53,7 +53,7 @@ async fn a_command_delivered_twice_has_one_effect() {
     let mut sentinel = envelope_for(&app, &token, &user, performance, 3).await;
     sentinel.request_id = RequestId::new();
     publisher
-        .publish(&sentinel, None)
+        .publish(&sentinel)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
 

@@ -81,7 +81,6 @@ async fn a_worker_whose_partition_was_claimed_by_another_applies_nothing() {
         partition: 0,
         offset: 1_000,
         payload: Some(envelope.encode()),
-        trace_id: None,
     };
     let rules = Rules::from_settings(&app.settings);
     // A lease topic of its own, so the app's live worker cannot interfere.
