@@ -87,13 +87,18 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
 
 /// The caller behind a verified token, as its queue entry says now.
 pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, ApiError> {
-    let row: Option<EntryRow> = sqlx::query_as(&format!(
-        "select {ENTRY_COLUMNS} from queue_entries where token_id = $1"
-    ))
-    .bind(token_id.0)
-    .fetch_optional(&state.pool)
-    .await?;
-    let row = row.ok_or(ApiError::InvalidToken)?;
+    let row = match state.entries.submit(token_id).await {
+        Some(row) => row,
+        None => {
+            sqlx::query_as(&format!(
+                "select {ENTRY_COLUMNS} from queue_entries where token_id = $1"
+            ))
+            .bind(token_id.0)
+            .fetch_optional(&state.pool)
+            .await?
+        }
+    };
+    let row: EntryRow = row.ok_or(ApiError::InvalidToken)?;
     let entry = row.entry();
     let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
     Ok(Caller {
@@ -111,7 +116,7 @@ pub const ENTRY_COLUMNS: &str =
     "seq, token_id, user_id, status, active_until, last_seen_at, now() as now";
 
 /// A queue entry as read, with the database's clock.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EntryRow {
     pub seq: i64,
     pub token_id: uuid::Uuid,

@@ -2,6 +2,7 @@
 //! publishes reservation and payment commands to Kafka for the workers.
 
 pub mod auth;
+pub mod batch;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -1,5 +1,6 @@
 //! Building and running the API; the binary and the tests share this.
 
+use crate::batch::{entry_reader, request_recorder};
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
 use crate::routes::router;
@@ -33,13 +34,15 @@ impl Application {
         let publisher = Publisher::new(&settings)?;
         let idle = Duration::from_secs(u64::from(settings.queue_idle_timeout_seconds));
         let state = AppState {
-            pool,
+            pool: pool.clone(),
             publisher,
             tokens: TokenKey::new(settings.token_secret.clone()),
             settings: Arc::new(settings),
             notifier: Arc::default(),
             line: Arc::new(WaitingLine::new(idle)),
             performances: Arc::default(),
+            entries: Arc::new(entry_reader(pool.clone())),
+            recorder: Arc::new(request_recorder(pool.clone())),
         };
         Ok(Self { listener, state })
     }

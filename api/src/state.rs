@@ -1,5 +1,7 @@
 //! What every handler shares.
 
+use crate::auth::EntryRow;
+use crate::batch::{AcceptedRow, Batcher};
 use crate::known::KnownIds;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
@@ -19,4 +21,8 @@ pub struct AppState {
     pub line: Arc<WaitingLine>,
     /// Performances seen to exist (they are never deleted).
     pub performances: Arc<KnownIds>,
+    /// Reads queue entries by token, many requests per statement.
+    pub entries: Arc<Batcher<domain::TokenId, Option<EntryRow>>>,
+    /// Records accepted commands, many per statement.
+    pub recorder: Arc<Batcher<AcceptedRow, Option<String>>>,
 }

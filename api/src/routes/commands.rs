@@ -1,6 +1,7 @@
 //! Reservation and payment commands, and their outcomes.
 
 use crate::auth::{ActiveToken, AnyToken, Caller};
+use crate::batch::AcceptedRow;
 use crate::error::ApiError;
 use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
@@ -208,17 +209,26 @@ async fn submit(
         .map_err(ApiError::BrokerUnavailable)?;
     // The worker may already have recorded the outcome: keep it, and only
     // add what the worker does not know (the body hash).
-    let stored_hash: Option<String> = sqlx::query_scalar(
-        "insert into requests (request_id, user_id, kind, body_hash) values ($1, $2, $3, $4)
-         on conflict (request_id) do update set body_hash = coalesce(requests.body_hash, excluded.body_hash)
-         returning body_hash",
-    )
-    .bind(request_id.0)
-    .bind(caller.user_id.0)
-    .bind(kind.as_str())
-    .bind(&hash)
-    .fetch_one(&state.pool)
-    .await?;
+    let row = AcceptedRow {
+        request_id,
+        user_id: caller.user_id,
+        kind,
+        body_hash: hash.clone(),
+    };
+    let stored_hash: Option<String> = match state.recorder.submit(row).await {
+        Some(stored) => stored,
+        None => sqlx::query_scalar(
+            "insert into requests (request_id, user_id, kind, body_hash) values ($1, $2, $3, $4)
+             on conflict (request_id) do update set body_hash = coalesce(requests.body_hash, excluded.body_hash)
+             returning body_hash",
+        )
+        .bind(request_id.0)
+        .bind(caller.user_id.0)
+        .bind(kind.as_str())
+        .bind(&hash)
+        .fetch_one(&state.pool)
+        .await?,
+    };
     if stored_hash.as_deref().is_some_and(|h| h != hash) {
         // A concurrent request with the same key and another body won the
         // race; this command's id is taken, so the worker applies only one.
