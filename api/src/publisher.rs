@@ -26,11 +26,16 @@ impl Publisher {
             // idempotent producer is off on purpose: tansu 0.6's storage dies
             // when a producer id outlives a broker restart, and a duplicate
             // from a retry is harmless, since workers record every command's
-            // id and apply it once. One request in flight keeps retries from
-            // reordering a seat's commands.
+            // id and apply it once.
+            //
+            // Several requests in flight may let a retry land after a later
+            // batch, but only among commands none of which has been answered
+            // yet (the 202 waits for the acknowledgement): their order was
+            // never decided, as with two clients racing. A command sent after
+            // another was acknowledged is always behind it in its partition.
             .set("enable.idempotence", "false")
             .set("acks", "all")
-            .set("max.in.flight.requests.per.connection", "1")
+            .set("max.in.flight.requests.per.connection", "5")
             .set("linger.ms", "2")
             .set(
                 "message.timeout.ms",
