@@ -96,28 +96,42 @@ pub(crate) enum Decision {
     Rejected(RejectReason),
 }
 
-/// Applies `batch` (messages of one partition, in offset order) in one
-/// transaction and returns what became of each. With a `fence`, the
-/// transaction first checks, and holds until commit, the partition's epoch.
+/// Applies `batch` in one transaction and returns what became of each
+/// message. The batch may hold several partitions' messages, each
+/// partition's in offset order: commands of different partitions concern
+/// different seats, and one transaction for all of them costs Postgres one
+/// set of bulk statements instead of one per partition. With `fences`, the
+/// transaction first checks, and holds until commit, each partition's epoch.
 pub async fn apply_batch(
     pool: &PgPool,
     rules: Rules,
-    fence: Option<&Fence>,
+    fences: &[Fence],
     batch: &[Delivery],
 ) -> Result<Vec<Outcome>, ApplyError> {
     let mut tx = pool.begin().await?;
-    if let Some(fence) = fence {
+    if !fences.is_empty() {
         // FOR SHARE blocks a concurrent claim until this batch commits, so a
         // claim either sees this batch applied or this batch sees the claim.
-        let epoch: Option<i64> = sqlx::query_scalar(
-            "select epoch from partition_leases where topic = $1 and partition = $2 for share",
+        let topics: Vec<&str> = fences.iter().map(|f| f.topic.as_str()).collect();
+        let partitions: Vec<i32> = fences.iter().map(|f| f.partition).collect();
+        let epochs: HashMap<(String, i32), i64> = sqlx::query_as::<_, (String, i32, i64)>(
+            "select topic, partition, epoch from partition_leases
+              where (topic, partition) in (select * from unnest($1::text[], $2::int[]))
+              order by topic, partition
+                for share",
         )
-        .bind(&fence.topic)
-        .bind(fence.partition)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if epoch != Some(fence.epoch) {
-            return Err(ApplyError::Fenced(fence.partition));
+        .bind(&topics)
+        .bind(&partitions)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(topic, partition, epoch)| ((topic, partition), epoch))
+        .collect();
+        if let Some(stale) = fences
+            .iter()
+            .find(|f| epochs.get(&(f.topic.clone(), f.partition)) != Some(&f.epoch))
+        {
+            return Err(ApplyError::Fenced(stale.partition));
         }
     }
     let now: DateTime<Utc> = sqlx::query_scalar("select now()")

@@ -95,7 +95,11 @@ pub fn create(
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "60000")
-        .set("fetch.wait.max.ms", "10")
+        // tansu 0.6 answers every fetch only after this wait, data or not,
+        // and each fetch costs it a storage round per assigned partition:
+        // 25 ms halves its idle load against 10 ms for ~8 ms more latency on
+        // average (docs/BENCHMARKS.md).
+        .set("fetch.wait.max.ms", "25")
         .set("statistics.interval.ms", "5000")
         .create_with_context(context)
         .context("creating the Kafka consumer")?;
@@ -245,55 +249,64 @@ pub async fn run(
                 }
             }
         }
-        // Partitions are independent: their batches are applied side by side,
-        // each in order and in its own transaction.
-        let applied =
-            futures::future::join_all(by_partition.iter().map(|(partition, deliveries)| {
-                let fence = leases.get(partition);
-                let (pool, shutdown) = (&pool, &shutdown);
-                async move {
-                    let started = Instant::now();
-                    let applied = apply_with_retry(pool, rules, fence, deliveries, shutdown).await;
-                    (*partition, deliveries, applied, started.elapsed())
-                }
-            }))
-            .await;
+        // The whole round goes into one transaction (see `apply_batch`). A
+        // partition found claimed by another worker is dropped from the
+        // round and rewound, and the rest is tried again.
         let mut shut_down = false;
-        for (partition, deliveries, applied, took) in applied {
-            let (Some(first), Some(last)) = (deliveries.first(), deliveries.last()) else {
-                continue;
-            };
-            match applied {
+        while !by_partition.is_empty() {
+            let fences: Vec<Fence> = by_partition
+                .keys()
+                .filter_map(|p| leases.get(p).cloned())
+                .collect();
+            let deliveries: Vec<Delivery> = by_partition.values().flatten().cloned().collect();
+            let started = Instant::now();
+            match apply_with_retry(&pool, rules, &fences, &deliveries, &shutdown).await {
                 Applied::Done(outcomes) => {
-                    metrics.record_batch(&outcomes, took);
-                    let mut tpl = TopicPartitionList::new();
-                    tpl.add_partition_offset(&topic, partition, Offset::Offset(last.offset + 1))
+                    metrics.record_batch(&outcomes, started.elapsed());
+                    for (partition, applied) in &by_partition {
+                        let Some(last) = applied.last() else { continue };
+                        let mut tpl = TopicPartitionList::new();
+                        tpl.add_partition_offset(
+                            &topic,
+                            *partition,
+                            Offset::Offset(last.offset + 1),
+                        )
                         .context("building the offset list")?;
-                    if let Err(e) = consumer.store_offsets(&tpl) {
-                        // The partition moved to another worker; it re-reads
-                        // from the last commit and finds these commands
-                        // already applied.
-                        tracing::info!(partition, error = %e, "could not store offset");
+                        if let Err(e) = consumer.store_offsets(&tpl) {
+                            // The partition moved to another worker; it
+                            // re-reads from the last commit and finds these
+                            // commands already applied.
+                            tracing::info!(partition, error = %e, "could not store offset");
+                        }
                     }
+                    break;
                 }
-                Applied::Fenced => {
+                Applied::Fenced(partition) => {
                     // Another worker owns the partition now. Rewind, so that
                     // nothing is skipped if it comes back to us.
                     tracing::warn!(partition, "fenced: another worker claimed this partition");
                     metrics.fenced();
                     leases.remove(&partition);
-                    if let Err(e) = consumer.seek(
-                        &topic,
-                        partition,
-                        Offset::Offset(first.offset),
-                        Duration::from_secs(1),
-                    ) {
-                        tracing::info!(partition, error = %e, "could not rewind a fenced partition");
+                    let first = by_partition
+                        .remove(&partition)
+                        .and_then(|d| d.first().map(|d| d.offset));
+                    if let Some(first) = first {
+                        if let Err(e) = consumer.seek(
+                            &topic,
+                            partition,
+                            Offset::Offset(first),
+                            Duration::from_secs(1),
+                        ) {
+                            tracing::info!(partition, error = %e, "could not rewind a fenced partition");
+                        }
                     }
                 }
                 // Shut down before the batch could be applied: its offsets
                 // stay unstored, so the next owner re-reads it.
-                Applied::ShutDown => shut_down = true,
+                Applied::ShutDown => {
+                    shut_down = true;
+                    break;
+                }
             }
         }
         if shut_down {
@@ -371,28 +384,30 @@ where
     }
 }
 
-/// What became of a partition's batch.
+/// What became of a batch.
 pub enum Applied {
     Done(Vec<Outcome>),
-    Fenced,
+    /// This partition was claimed by another worker; nothing was applied.
+    Fenced(i32),
     ShutDown,
 }
 
-/// Applies a partition's batch, retrying while Postgres is unreachable. A
-/// batch that fails for another reason is applied one command at a time, so
-/// a single bad command is set aside and the rest go through.
+/// Applies a batch (of one or more partitions, see [`apply_batch`]),
+/// retrying while Postgres is unreachable. A batch that fails for another
+/// reason is applied one command at a time, so a single bad command is set
+/// aside and the rest go through.
 pub async fn apply_with_retry(
     pool: &PgPool,
     rules: Rules,
-    fence: Option<&Fence>,
+    fences: &[Fence],
     deliveries: &[Delivery],
     shutdown: &CancellationToken,
 ) -> Applied {
     let mut backoff = Backoff::default();
     loop {
-        match apply_batch(pool, rules, fence, deliveries).await {
+        match apply_batch(pool, rules, fences, deliveries).await {
             Ok(outcomes) => return Applied::Done(outcomes),
-            Err(ApplyError::Fenced(_)) => return Applied::Fenced,
+            Err(ApplyError::Fenced(partition)) => return Applied::Fenced(partition),
             Err(ApplyError::Database(e)) if is_transient(&e) => {
                 tracing::warn!(error = %e, "applying a batch failed; retrying");
             }
@@ -400,10 +415,15 @@ pub async fn apply_with_retry(
                 tracing::warn!(error = %e, "a batch failed; applying its commands one by one");
                 let mut outcomes = Vec::with_capacity(deliveries.len());
                 for d in deliveries {
+                    let fence: Vec<Fence> = fences
+                        .iter()
+                        .filter(|f| f.partition == d.partition)
+                        .cloned()
+                        .collect();
                     match Box::pin(apply_with_retry(
                         pool,
                         rules,
-                        fence,
+                        &fence,
                         std::slice::from_ref(d),
                         shutdown,
                     ))

@@ -138,7 +138,7 @@ pub async fn replay(settings: Settings, shutdown: CancellationToken) -> anyhow::
         // No fence: a replay must not take partitions from the live workers;
         // each command's recorded id is what keeps it from applying twice.
         if !matches!(
-            apply_with_retry(&pool, rules, None, std::slice::from_ref(&d), &shutdown).await,
+            apply_with_retry(&pool, rules, &[], std::slice::from_ref(&d), &shutdown).await,
             Applied::Done(_)
         ) {
             break;

@@ -1,7 +1,7 @@
 //! Poison messages and fencing (issue: survive faults).
 
 use crate::helpers::{eventually, spawn_app, TestApp};
-use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, TokenId, UserId};
+use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, UserId};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
@@ -61,64 +61,54 @@ async fn a_poison_message_is_set_aside_and_does_not_block_its_partition() {
 }
 
 #[tokio::test]
-async fn a_worker_whose_partition_was_claimed_by_another_applies_nothing() {
+async fn a_round_with_one_partition_claimed_by_another_worker_applies_nothing() {
     let app = spawn_app().await;
     let performance = app.add_performance(5_000).await;
-    let (user, token) = app.active_user().await;
-    let token_id = api::token::TokenKey::new(app.settings.token_secret.clone())
-        .verify(&token)
-        .unwrap_or_else(|| panic!("token"));
-    let envelope = CommandEnvelope::new(
-        RequestId::new(),
-        UserId::parse(&user).unwrap_or_else(|e| panic!("{e}")),
-        TokenId(token_id.0),
-        Command::Reserve {
-            performance_id: PerformanceId(performance),
-            seat_number: SeatNumber::parse(11).unwrap_or_else(|e| panic!("{e}")),
-        },
-    );
-    let delivery = Delivery {
-        partition: 0,
-        offset: 1_000,
-        payload: Some(envelope.encode()),
-    };
+    let keys = api::token::TokenKey::new(app.settings.token_secret.clone());
+    // Two users' commands as if read from partitions 0 and 1 of one round.
+    let mut round: Vec<Delivery> = Vec::new();
+    for (partition, seat) in [(0, 11), (1, 12)] {
+        let (user, token) = app.active_user().await;
+        let token_id = keys.verify(&token).unwrap_or_else(|| panic!("token"));
+        let envelope = CommandEnvelope::new(
+            RequestId::new(),
+            UserId::parse(&user).unwrap_or_else(|e| panic!("{e}")),
+            token_id,
+            Command::Reserve {
+                performance_id: PerformanceId(performance),
+                seat_number: SeatNumber::parse(seat).unwrap_or_else(|e| panic!("{e}")),
+            },
+        );
+        round.push(Delivery {
+            partition,
+            offset: 1_000,
+            payload: Some(envelope.encode()),
+        });
+    }
     let rules = Rules::from_settings(&app.settings);
     // A lease topic of its own, so the app's live worker cannot interfere.
-    let stale = claim_partition(&app.pool, "fencing-test", 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let current = claim_partition(&app.pool, "fencing-test", 0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let claim = |partition| claim_partition(&app.pool, "fencing-test", partition);
+    let owned = claim(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let stale = claim(1).await.unwrap_or_else(|e| panic!("{e}"));
+    let current = claim(1).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(current.epoch > stale.epoch);
 
-    let fenced = apply_batch(
-        &app.pool,
-        rules,
-        Some(&stale),
-        std::slice::from_ref(&delivery),
-    )
-    .await;
-    assert!(matches!(fenced, Err(ApplyError::Fenced(0))), "{fenced:?}");
+    let fenced = apply_batch(&app.pool, rules, &[owned.clone(), stale], &round).await;
+    assert!(matches!(fenced, Err(ApplyError::Fenced(1))), "{fenced:?}");
     assert_eq!(
         scalar(&app, "select count(*) from applied_commands").await,
         0
     );
     assert_eq!(scalar(&app, "select count(*) from reservations").await, 0);
 
-    let applied = apply_batch(
-        &app.pool,
-        rules,
-        Some(&current),
-        std::slice::from_ref(&delivery),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let applied = apply_batch(&app.pool, rules, &[owned, current], &round)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         applied,
-        vec![Outcome::Succeeded(domain::RequestKind::Reserve)]
+        vec![Outcome::Succeeded(domain::RequestKind::Reserve); 2]
     );
-    assert_eq!(scalar(&app, "select count(*) from reservations").await, 1);
+    assert_eq!(scalar(&app, "select count(*) from reservations").await, 2);
 }
 
 #[tokio::test]
