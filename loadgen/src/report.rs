@@ -403,8 +403,9 @@ impl Results {
         }
         let _ = writeln!(
             md,
-            "\n#### Queue status ramp ({} waiting tokens)\n",
-            self.poll_users
+            "\n#### Queue status ramp ({} waiting tokens)\n\nA step *kept up* when at most 1 % of requests failed, >= 95 % of the offered rate was answered with 200 and the p99 stayed under {} ms.\n",
+            self.poll_users,
+            crate::phases::POLL_P99_LIMIT_MS
         );
         let _ = writeln!(
             md,
