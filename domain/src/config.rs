@@ -46,8 +46,11 @@ pub struct Settings {
     pub seat_command_partitions: u32,
     pub worker_metrics_addr: SocketAddr,
     pub kafka_topic_prefix: String,
-    /// Connections per process (`DATABASE_POOL_SIZE`, default 16; not in the
-    /// SPEC table: a tuning knob).
+    /// Connections per process (`DATABASE_POOL_SIZE`, default 8; not in the
+    /// SPEC table: a tuning knob). Sized by measurement: with the API's
+    /// statements batched and a worker's round in one transaction, 4 and 16
+    /// gave the same end-to-end rate (docs/BENCHMARKS.md); 8 leaves room for
+    /// bursts on the endpoints that are not batched.
     pub database_pool_size: u32,
 }
 
@@ -122,7 +125,7 @@ impl Settings {
             kafka_topic_prefix: prefix,
             database_pool_size: parse_count(
                 "DATABASE_POOL_SIZE",
-                &get("DATABASE_POOL_SIZE", "16"),
+                &get("DATABASE_POOL_SIZE", "8"),
             )?,
         })
     }
@@ -192,7 +195,7 @@ mod tests {
         assert_eq!(s.max_holds_per_user, 1);
         assert_eq!(s.seat_command_partitions, 16);
         assert_eq!(s.worker_metrics_addr.to_string(), "127.0.0.1:9464");
-        assert_eq!(s.database_pool_size, 16);
+        assert_eq!(s.database_pool_size, 8);
         assert_eq!(s.command_topic(), "concert.seat-commands");
         assert_eq!(s.consumer_group(), "concert.workers");
         assert!(s.replay_group().starts_with("concert.replay-"));
