@@ -93,14 +93,18 @@ fn ticks_of(id: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Processes whose command line contains `text`, this one excepted: the
+/// load generator's own arguments name the bench database, and its CPU must
+/// not be counted as Postgres's.
 fn matching(text: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let own = std::process::id().to_string();
     entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()) && *name != own)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|c| String::from_utf8_lossy(&c).contains(text))
@@ -112,6 +116,14 @@ fn matching(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cmdline_match_leaves_out_the_load_generator_itself() {
+        // This test binary's own command line contains its name.
+        let name = std::env::args().next().unwrap_or_default();
+        assert!(!name.is_empty());
+        assert!(!matching(&name).contains(&std::process::id().to_string()));
+    }
 
     #[test]
     fn own_cpu_time_is_readable() {
