@@ -123,10 +123,7 @@ impl Settings {
                 &get("WORKER_METRICS_ADDR", "127.0.0.1:9464"),
             )?,
             kafka_topic_prefix: prefix,
-            database_pool_size: parse_count(
-                "DATABASE_POOL_SIZE",
-                &get("DATABASE_POOL_SIZE", "8"),
-            )?,
+            database_pool_size: parse_count("DATABASE_POOL_SIZE", &get("DATABASE_POOL_SIZE", "8"))?,
         })
     }
 
