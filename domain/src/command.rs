@@ -75,6 +75,13 @@ pub struct CommandEnvelope {
     /// header as a row of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// For a command sent with an `Idempotency-Key`: the hash of the request
+    /// body. Two requests with one key and different bodies make two
+    /// commands with one id; the worker applies only the one whose hash the
+    /// request's row holds (or takes, if it is the first to write one), so
+    /// the effect always matches the body that got the `202`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +122,14 @@ impl CommandEnvelope {
             issued_at: Utc::now(),
             command,
             trace_id: None,
+            body_hash: None,
         }
+    }
+
+    /// Carries the body hash of a command sent with an `Idempotency-Key`.
+    pub fn with_body_hash(mut self, body_hash: Option<String>) -> Self {
+        self.body_hash = body_hash;
+        self
     }
 
     /// Carries `trace_id` (a request id of at most [`MAX_TRACE_ID_LEN`]
@@ -178,6 +192,8 @@ mod tests {
         );
         let long = "x".repeat(MAX_TRACE_ID_LEN + 1);
         assert_eq!(reserve().with_trace_id(Some(&long)).trace_id, None);
+        let hashed = reserve().with_body_hash(Some("ab12".into()));
+        assert_eq!(CommandEnvelope::decode(&hashed.encode()), Ok(hashed));
         // An envelope without one (as older APIs sent) still decodes.
         let plain = reserve();
         assert!(!String::from_utf8_lossy(&plain.encode()).contains("trace_id"));

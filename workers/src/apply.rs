@@ -85,7 +85,9 @@ impl Rules {
 pub enum Outcome {
     Succeeded(RequestKind),
     Rejected(RequestKind, RejectReason),
-    /// Its id was already recorded: an earlier delivery applied it.
+    /// Its id was already recorded: an earlier delivery applied it (or its
+    /// body lost its `Idempotency-Key` to another body: see
+    /// `CommandEnvelope::body_hash`).
     Duplicate,
     /// Undecodable: recorded as a dead letter and skipped.
     Poison,
@@ -141,7 +143,8 @@ pub async fn apply_batch(
         .iter()
         .map(|d| CommandEnvelope::decode(d.payload.as_deref().unwrap_or_default()))
         .collect();
-    let mut fresh = record_ids(&mut tx, batch, &decoded).await?;
+    let superseded = claim_body_hashes(&mut tx, &decoded).await?;
+    let mut fresh = record_ids(&mut tx, batch, &decoded, &superseded).await?;
     let tokens = active_tokens(&mut tx, &decoded, now).await?;
     let mut outcomes = vec![Outcome::Duplicate; batch.len()];
     let mut records: Vec<Record> = Vec::with_capacity(batch.len());
@@ -163,8 +166,9 @@ pub async fn apply_batch(
                 continue;
             }
         };
-        // A duplicate, or a second copy inside this very batch.
-        if !fresh.remove(&env.request_id) {
+        // A duplicate, a second copy inside this very batch, or a body that
+        // lost its Idempotency-Key to another.
+        if superseded.contains(&i) || !fresh.remove(&env.request_id) {
             continue;
         }
         let kind = env.command.kind();
@@ -239,15 +243,78 @@ impl Decision {
     }
 }
 
-/// Records the ids of the batch's commands in one statement; returns those
-/// not recorded before (an earlier delivery applied the others).
+/// For the commands sent with an `Idempotency-Key`, makes sure their
+/// request's row holds a body hash (the API may not have written it yet) and
+/// returns the positions of those whose body lost: another request with the
+/// same key and another body got the `202`. They are skipped, not recorded,
+/// so the winner's command, with the same id, is still applied when it
+/// comes.
+async fn claim_body_hashes(
+    conn: &mut PgConnection,
+    decoded: &[Result<CommandEnvelope, DecodeError>],
+) -> Result<HashSet<usize>, sqlx::Error> {
+    let hashed: Vec<(usize, &CommandEnvelope, &str)> = decoded
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let env = d.as_ref().ok()?;
+            Some((i, env, env.body_hash.as_deref()?))
+        })
+        .collect();
+    if hashed.is_empty() {
+        return Ok(HashSet::new());
+    }
+    // One row per id: a statement may not upsert a row twice.
+    let mut proposed: HashSet<RequestId> = HashSet::new();
+    let (mut ids, mut users, mut kinds, mut hashes) = (vec![], vec![], vec![], vec![]);
+    for (_, env, hash) in &hashed {
+        if proposed.insert(env.request_id) {
+            ids.push(env.request_id.0);
+            users.push(env.user_id.0);
+            kinds.push(env.command.kind().as_str());
+            hashes.push(*hash);
+        }
+    }
+    let stored: HashMap<uuid::Uuid, Option<String>> = sqlx::query_as(
+        "insert into requests (request_id, user_id, kind, body_hash)
+         select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+         on conflict (request_id) do update
+            set body_hash = coalesce(requests.body_hash, excluded.body_hash)
+         returning request_id, body_hash",
+    )
+    .bind(&ids)
+    .bind(&users)
+    .bind(&kinds)
+    .bind(&hashes)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(hashed
+        .into_iter()
+        .filter(|(_, env, hash)| {
+            stored
+                .get(&env.request_id.0)
+                .is_some_and(|s| s.as_deref() != Some(*hash))
+        })
+        .map(|(i, _, _)| i)
+        .collect())
+}
+
+/// Records the ids of the batch's commands in one statement, except those
+/// `superseded`; returns those not recorded before (an earlier delivery
+/// applied the others).
 async fn record_ids(
     conn: &mut PgConnection,
     batch: &[Delivery],
     decoded: &[Result<CommandEnvelope, DecodeError>],
+    superseded: &HashSet<usize>,
 ) -> Result<HashSet<RequestId>, sqlx::Error> {
     let (mut ids, mut partitions, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
-    for (delivery, env) in batch.iter().zip(decoded) {
+    for (i, (delivery, env)) in batch.iter().zip(decoded).enumerate() {
+        if superseded.contains(&i) {
+            continue;
+        }
         if let Ok(env) = env {
             ids.push(env.request_id.0);
             partitions.push(delivery.partition);

@@ -201,7 +201,8 @@ async fn submit(
     }
     let trace_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command)
-        .with_trace_id(trace_id);
+        .with_trace_id(trace_id)
+        .with_body_hash(key.0.is_some().then(|| hash.clone()));
     state
         .publisher
         .publish(&envelope)

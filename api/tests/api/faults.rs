@@ -1,7 +1,7 @@
 //! Poison messages and fencing (issue: survive faults).
 
-use crate::helpers::{eventually, spawn_app, TestApp};
-use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, UserId};
+use crate::helpers::{eventually, json_of, spawn_app, spawn_app_with, TestApp};
+use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, TokenId, UserId};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
@@ -161,4 +161,87 @@ async fn with_the_broker_unreachable_a_command_is_503_within_bounded_time_and_no
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// A reserve as the API would publish it for `key` and `seat`, with the hash
+/// of that body.
+fn keyed_reserve(user: UserId, token: TokenId, key: &str, performance: i64, seat: i64) -> Delivery {
+    let body = serde_json::json!({"performance_id": performance, "seat_number": seat});
+    let envelope = CommandEnvelope::new(
+        RequestId::for_idempotency_key(user, "reserve", key),
+        user,
+        token,
+        Command::Reserve {
+            performance_id: PerformanceId(performance),
+            seat_number: SeatNumber::parse(seat).unwrap_or_else(|e| panic!("{e}")),
+        },
+    )
+    .with_body_hash(Some(api::idempotency::body_hash("reserve", &body)));
+    Delivery {
+        partition: 0,
+        offset: 1_000,
+        payload: Some(envelope.encode()),
+    }
+}
+
+#[tokio::test]
+async fn of_two_bodies_racing_with_one_idempotency_key_only_the_one_that_got_the_202_takes_effect()
+{
+    let app = spawn_app_with(&[("MAX_HOLDS_PER_USER", "4")]).await;
+    let performance = app.add_performance(5_000).await;
+    let (user, token) = app.active_user().await;
+    let user_id = UserId::parse(&user).unwrap_or_else(|e| panic!("{e}"));
+    let token_id = api::token::TokenKey::new(app.settings.token_secret.clone())
+        .verify(&token)
+        .unwrap_or_else(|| panic!("token"));
+    let rules = Rules::from_settings(&app.settings);
+    let send = |key: &'static str, seat: i64| {
+        app.client
+            .post(app.url("/v1/reservations"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"performance_id": performance, "seat_number": seat}))
+            .send()
+    };
+
+    // The worker meets the other body's command first, before any API has
+    // recorded a hash: that body takes the key, and the API then refuses
+    // the first body and answers the other one as the original.
+    let first = keyed_reserve(user_id, token_id, "race-1", performance, 21);
+    let applied = apply_batch(&app.pool, rules, &[], std::slice::from_ref(&first))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        applied,
+        vec![Outcome::Succeeded(domain::RequestKind::Reserve)]
+    );
+    let refused = send("race-1", 22).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let same = send("race-1", 21).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(same.status(), reqwest::StatusCode::ACCEPTED);
+
+    // The API recorded one body (it got the 202); the other body's command,
+    // published by a request that then got 422, changes nothing, and the
+    // winner's command still applies after it.
+    let winner = json_of(
+        send("race-2", 23).await.unwrap_or_else(|e| panic!("{e}")),
+        reqwest::StatusCode::ACCEPTED,
+    )
+    .await;
+    let request = winner["request_id"].as_str().unwrap_or_default().to_owned();
+    let outcome = app.outcome(&token, &request).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+    let loser = keyed_reserve(user_id, token_id, "race-2", performance, 24);
+    let ignored = apply_batch(&app.pool, rules, &[], std::slice::from_ref(&loser))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ignored, vec![Outcome::Duplicate]);
+    let held: Vec<i16> = sqlx::query_scalar(
+        "select seat_number from reservations where performance_id = $1 order by seat_number",
+    )
+    .bind(performance)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held, vec![21, 23]);
 }
