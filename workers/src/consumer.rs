@@ -96,10 +96,12 @@ pub fn create(
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "60000")
         // tansu 0.6 answers every fetch only after this wait, data or not,
-        // and each fetch costs it a storage round per assigned partition:
-        // 25 ms halves its idle load against 10 ms for ~8 ms more latency on
-        // average (docs/BENCHMARKS.md).
-        .set("fetch.wait.max.ms", "25")
+        // and each fetch costs its serial storage loop a call per assigned
+        // partition, in the way of the producers. Measured (docs/
+        // BENCHMARKS.md): 10 ms kept half a core busy with empty fetches;
+        // 50 ms gave the best accept and final latency; 100 ms made the
+        // final latency worse again.
+        .set("fetch.wait.max.ms", "50")
         .set("statistics.interval.ms", "5000")
         .create_with_context(context)
         .context("creating the Kafka consumer")?;
