@@ -1,18 +1,21 @@
-//! The fault schedule: worker `kill -9`s, a few API `kill -9`s, broker and
+//! The fault schedule: worker `kill -9`s, worker pauses (SIGSTOP past the
+//! consumer session timeout, then SIGCONT), a few API `kill -9`s, broker and
 //! Postgres restarts at seeded random times, and the supervisor that brings
 //! killed processes back.
 
 use crate::history::{History, Phase};
-use crate::infra::{Cluster, Role};
+use crate::infra::{lock, Cluster, Role};
 use crate::rng::Rng;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     KillWorker,
+    PauseWorker,
     KillApi,
     RestartBroker,
     RestartPostgres,
@@ -21,6 +24,7 @@ enum Fault {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub worker_kills: usize,
+    pub worker_pauses: usize,
     pub api_kills: usize,
     pub broker_restarts: usize,
     pub pg_restarts: usize,
@@ -32,6 +36,7 @@ pub struct Plan {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub worker_kills: usize,
+    pub worker_pauses: usize,
     pub api_kills: usize,
     pub broker_restarts: usize,
     pub pg_restarts_immediate: usize,
@@ -59,6 +64,7 @@ pub async fn run(
 ) -> anyhow::Result<Stats> {
     let mut faults = Vec::new();
     faults.extend(std::iter::repeat_n(Fault::KillWorker, plan.worker_kills));
+    faults.extend(std::iter::repeat_n(Fault::PauseWorker, plan.worker_pauses));
     faults.extend(std::iter::repeat_n(Fault::KillApi, plan.api_kills));
     faults.extend(std::iter::repeat_n(
         Fault::RestartBroker,
@@ -74,21 +80,62 @@ pub async fn run(
     times.sort_unstable();
     let start = Instant::now();
     let mut stats = Stats::default();
+    let mut resumes = Vec::new();
+    // Paused workers are left alone until they run again: a kill would end
+    // the pause before the worker could wake up behind its fence.
+    let paused: Arc<Mutex<HashSet<usize>>> = Arc::default();
+    let unpaused = |mut slots: Vec<usize>| {
+        let paused = lock(&paused);
+        slots.retain(|s| !paused.contains(s));
+        slots
+    };
     for (fault, at) in faults.into_iter().zip(times) {
         tokio::time::sleep_until(start + plan.warmup + Duration::from_millis(at)).await;
         match fault {
+            Fault::PauseWorker => {
+                let running = unpaused(cluster.fleet.running(Role::Worker));
+                let Some(&victim) = rng.pick(&running) else {
+                    log(&history, "no worker running to pause; skipped".into());
+                    continue;
+                };
+                // Longer than the consumer's session timeout (10 s): the
+                // group moves the paused worker's partitions, and when it
+                // wakes up its fence must keep it from applying what it had
+                // fetched.
+                let pause = rng.millis(12_000, 16_000);
+                let name = cluster.fleet.name(victim);
+                let Some(pid) = cluster.fleet.signal(victim, libc::SIGSTOP) else {
+                    continue;
+                };
+                stats.worker_pauses += 1;
+                lock(&paused).insert(victim);
+                log(
+                    &history,
+                    format!("SIGSTOP {name} for {} ms", pause.as_millis()),
+                );
+                let (cluster, history) = (cluster.clone(), history.clone());
+                let paused = paused.clone();
+                resumes.push(tokio::spawn(async move {
+                    tokio::time::sleep(pause).await;
+                    if cluster.fleet.signal_if(victim, pid, libc::SIGCONT) {
+                        log(&history, format!("SIGCONT {name}"));
+                    }
+                    lock(&paused).remove(&victim);
+                }));
+            }
             Fault::KillWorker | Fault::KillApi => {
                 let role = if fault == Fault::KillWorker {
                     Role::Worker
                 } else {
                     Role::Api
                 };
-                // A victim that is running; wait briefly if all are down.
-                let mut running = cluster.fleet.running(role);
+                // A victim that is running (and not paused); wait briefly if
+                // all are down.
+                let mut running = unpaused(cluster.fleet.running(role));
                 let wait_until = Instant::now() + Duration::from_secs(10);
                 while running.is_empty() && Instant::now() < wait_until {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    running = cluster.fleet.running(role);
+                    running = unpaused(cluster.fleet.running(role));
                 }
                 let Some(&victim) = rng.pick(&running) else {
                     log(&history, format!("no {role:?} running to kill; skipped"));
@@ -144,6 +191,10 @@ pub async fn run(
                 log(&history, "postgres: started again".into());
             }
         }
+    }
+    // Every paused worker runs again before the faults count as over.
+    for resume in resumes {
+        let _ = resume.await;
     }
     Ok(stats)
 }

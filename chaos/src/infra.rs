@@ -546,6 +546,31 @@ impl Fleet {
         Some(child)
     }
 
+    /// Sends `signal` to slot `index`'s process; returns its pid, if it runs.
+    pub fn signal(&self, index: usize, signal: libc::c_int) -> Option<u32> {
+        let slots = lock(&self.slots);
+        let pid = slots.get(index)?.child.as_ref()?.id()?;
+        // SAFETY: kill(2) on a child this fleet spawned and has not reaped.
+        unsafe { libc::kill(pid as libc::pid_t, signal) };
+        Some(pid)
+    }
+
+    /// Sends `signal` to slot `index` only if it still runs process `pid` (a
+    /// paused worker may have been killed and replaced meanwhile).
+    pub fn signal_if(&self, index: usize, pid: u32, signal: libc::c_int) -> bool {
+        let slots = lock(&self.slots);
+        let current = slots
+            .get(index)
+            .and_then(|s| s.child.as_ref())
+            .and_then(Child::id);
+        if current != Some(pid) {
+            return false;
+        }
+        // SAFETY: as in `signal`; the slot still holds this child.
+        unsafe { libc::kill(pid as libc::pid_t, signal) };
+        true
+    }
+
     /// The latest (re)start of any process.
     pub fn last_start(&self) -> Option<Instant> {
         lock(&self.slots).iter().filter_map(|s| s.last_start).max()

@@ -1,7 +1,8 @@
 //! Chaos test harness (issue 6): a seeded random workload of balance
 //! charges, seat holds and payments across several real `api` and `workers`
 //! processes while the harness `kill -9`s and restarts workers (and now and
-//! then an API), restarts the Kafka-API broker and restarts Postgres; then it
+//! then an API), pauses workers with SIGSTOP past the consumer session
+//! timeout, restarts the Kafka-API broker and restarts Postgres; then it
 //! checks the invariants of SPEC rules 5-9 against the database and the
 //! recorded history.
 //!
@@ -14,8 +15,8 @@
 //! (fault phase, default 90), `CHAOS_USERS` (default 20), `CHAOS_BIN_DIR`
 //! (where `api` and `workers` are; default `$CARGO_TARGET_DIR/debug` or
 //! `<workspace>/target/debug`), `CHAOS_KEEP_DIR=1` (keep the temp dir),
-//! `CHAOS_WORKER_KILLS`, `CHAOS_API_KILLS`, `CHAOS_BROKER_RESTARTS`,
-//! `CHAOS_PG_RESTARTS`, `CHAOS_HOLD_TTL_SECONDS`.
+//! `CHAOS_WORKER_KILLS`, `CHAOS_WORKER_PAUSES`, `CHAOS_API_KILLS`,
+//! `CHAOS_BROKER_RESTARTS`, `CHAOS_PG_RESTARTS`, `CHAOS_HOLD_TTL_SECONDS`.
 
 pub mod check;
 pub mod faults;
@@ -38,6 +39,7 @@ use tokio::time::Instant;
 
 /// What the issue asks of every run.
 pub const MIN_WORKER_KILLS: usize = 20;
+pub const MIN_WORKER_PAUSES: usize = 2;
 pub const MIN_BROKER_RESTARTS: usize = 3;
 pub const MIN_PG_RESTARTS: usize = 3;
 /// How long after the last fault every acknowledged command must be final.
@@ -111,6 +113,7 @@ impl Config {
             env_num::<usize>("CHAOS_API_KILLS")?,
             env_num::<usize>("CHAOS_BROKER_RESTARTS")?,
             env_num::<usize>("CHAOS_PG_RESTARTS")?,
+            env_num::<usize>("CHAOS_WORKER_PAUSES")?,
         ];
         let duration = env_num::<u64>("CHAOS_DURATION_SECS")?.unwrap_or(90).max(10);
         Ok(Self {
@@ -118,6 +121,7 @@ impl Config {
             users: env_num("CHAOS_USERS")?.unwrap_or(20),
             plan: faults::Plan {
                 worker_kills: counts[0].unwrap_or(22),
+                worker_pauses: counts[4].unwrap_or(MIN_WORKER_PAUSES),
                 api_kills: counts[1].unwrap_or(3),
                 broker_restarts: counts[2].unwrap_or(MIN_BROKER_RESTARTS),
                 pg_restarts: counts[3].unwrap_or(MIN_PG_RESTARTS),
@@ -331,8 +335,9 @@ async fn run_in(
     say(
         history,
         format!(
-            "faults done: {} worker kills, {} API kills, {} broker restarts, {} Postgres restarts; all processes up: {all_up}",
+            "faults done: {} worker kills, {} worker pauses, {} API kills, {} broker restarts, {} Postgres restarts; all processes up: {all_up}",
             stats.worker_kills,
+            stats.worker_pauses,
             stats.api_kills,
             stats.broker_restarts,
             stats.pg_restarts()
@@ -459,6 +464,12 @@ async fn run_in(
             violations.push(format!(
                 "only {} worker kills (want {MIN_WORKER_KILLS})",
                 stats.worker_kills
+            ));
+        }
+        if stats.worker_pauses < MIN_WORKER_PAUSES {
+            violations.push(format!(
+                "only {} worker pauses (want {MIN_WORKER_PAUSES})",
+                stats.worker_pauses
             ));
         }
         if stats.broker_restarts < MIN_BROKER_RESTARTS {
@@ -707,8 +718,9 @@ async fn summarize(
         drain.as_secs_f64()
     ));
     s.push_str(&format!(
-        "  faults: {} worker kill -9, {} API kill -9, {} broker restarts, {} Postgres restarts ({} immediate, {} fast)\n",
+        "  faults: {} worker kill -9, {} worker SIGSTOP/SIGCONT, {} API kill -9, {} broker restarts, {} Postgres restarts ({} immediate, {} fast)\n",
         stats.worker_kills,
+        stats.worker_pauses,
         stats.api_kills,
         stats.broker_restarts,
         stats.pg_restarts(),
