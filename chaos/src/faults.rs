@@ -84,16 +84,11 @@ pub async fn run(
     // Paused workers are left alone until they run again: a kill would end
     // the pause before the worker could wake up behind its fence.
     let paused: Arc<Mutex<HashSet<usize>>> = Arc::default();
-    let unpaused = |mut slots: Vec<usize>| {
-        let paused = lock(&paused);
-        slots.retain(|s| !paused.contains(s));
-        slots
-    };
     for (fault, at) in faults.into_iter().zip(times) {
         tokio::time::sleep_until(start + plan.warmup + Duration::from_millis(at)).await;
         match fault {
             Fault::PauseWorker => {
-                let running = unpaused(cluster.fleet.running(Role::Worker));
+                let running = candidates(&cluster, Role::Worker, &paused).await;
                 let Some(&victim) = rng.pick(&running) else {
                     log(&history, "no worker running to pause; skipped".into());
                     continue;
@@ -129,14 +124,7 @@ pub async fn run(
                 } else {
                     Role::Api
                 };
-                // A victim that is running (and not paused); wait briefly if
-                // all are down.
-                let mut running = unpaused(cluster.fleet.running(role));
-                let wait_until = Instant::now() + Duration::from_secs(10);
-                while running.is_empty() && Instant::now() < wait_until {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    running = unpaused(cluster.fleet.running(role));
-                }
+                let running = candidates(&cluster, role, &paused).await;
                 let Some(&victim) = rng.pick(&running) else {
                     log(&history, format!("no {role:?} running to kill; skipped"));
                     continue;
@@ -197,6 +185,24 @@ pub async fn run(
         let _ = resume.await;
     }
     Ok(stats)
+}
+
+/// The slots of `role` that run and are not paused: the possible victims of
+/// the next fault. Waits up to 10 s while there are none (all just killed).
+async fn candidates(cluster: &Cluster, role: Role, paused: &Mutex<HashSet<usize>>) -> Vec<usize> {
+    let free = || {
+        let mut slots = cluster.fleet.running(role);
+        let paused = lock(paused);
+        slots.retain(|s| !paused.contains(s));
+        slots
+    };
+    let mut running = free();
+    let wait_until = Instant::now() + Duration::from_secs(10);
+    while running.is_empty() && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        running = free();
+    }
+    running
 }
 
 /// Restarts what is due every 100 ms until `stop`.
