@@ -1,6 +1,7 @@
 //! The queue-token extractors: [`AnyToken`] for endpoints any valid token may
 //! use, [`ActiveToken`] for those that need an admitted one (SPEC rule 2).
 
+use crate::batch::read_entries;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -89,14 +90,11 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
 pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, ApiError> {
     let row = match state.entries.submit(token_id).await {
         Some(row) => row,
-        None => {
-            sqlx::query_as(&format!(
-                "select {ENTRY_COLUMNS} from queue_entries where token_id = $1"
-            ))
-            .bind(token_id.0)
-            .fetch_optional(&state.pool)
+        // The batch failed: this request's own statement says why.
+        None => read_entries(&state.pool, &[token_id])
             .await?
-        }
+            .pop()
+            .flatten(),
     };
     let row: EntryRow = row.ok_or(ApiError::InvalidToken)?;
     let entry = row.entry();

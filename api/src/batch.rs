@@ -17,7 +17,7 @@
 use crate::auth::{EntryRow, ENTRY_COLUMNS};
 use domain::{RequestId, RequestKind, TokenId, UserId};
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
@@ -76,23 +76,28 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
-/// Reads queue entries by token id.
+/// Reads queue entries by token id, many requests per statement.
 pub fn entry_reader(pool: PgPool) -> Batcher<TokenId, Option<EntryRow>> {
     Batcher::start(pool, |pool, tokens: Vec<TokenId>| {
-        Box::pin(async move {
-            let ids: Vec<Uuid> = tokens.iter().map(|t| t.0).collect();
-            let rows: Vec<EntryRow> = sqlx::query_as(&format!(
-                "select {ENTRY_COLUMNS} from queue_entries where token_id = any($1)"
-            ))
-            .bind(&ids)
-            .fetch_all(&pool)
-            .await?;
-            let by_token: HashMap<Uuid, EntryRow> =
-                rows.into_iter().map(|r| (r.token_id, r)).collect();
-            // A token asked for twice in one batch gets the row both times.
-            Ok(tokens.iter().map(|t| by_token.get(&t.0).cloned()).collect())
-        })
+        Box::pin(async move { read_entries(&pool, &tokens).await })
     })
+}
+
+/// The queue entry of each token, in order; one statement.
+pub async fn read_entries(
+    pool: &PgPool,
+    tokens: &[TokenId],
+) -> Result<Vec<Option<EntryRow>>, sqlx::Error> {
+    let ids: Vec<Uuid> = tokens.iter().map(|t| t.0).collect();
+    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+        "select {ENTRY_COLUMNS} from queue_entries where token_id = any($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    let by_token: HashMap<Uuid, EntryRow> = rows.into_iter().map(|r| (r.token_id, r)).collect();
+    // A token asked for twice in one batch gets the row both times.
+    Ok(tokens.iter().map(|t| by_token.get(&t.0).cloned()).collect())
 }
 
 /// An accepted command, as the API records it.
@@ -104,45 +109,52 @@ pub struct AcceptedRow {
     pub body_hash: String,
 }
 
-/// Records accepted commands as `pending` (unless their worker was first)
-/// and answers each with the body hash now stored for its id.
+/// Records accepted commands, many requests per statement.
 pub fn request_recorder(pool: PgPool) -> Batcher<AcceptedRow, Option<String>> {
     Batcher::start(pool, |pool, rows: Vec<AcceptedRow>| {
-        Box::pin(async move {
-            // One row per id: a statement may not upsert a row twice. The
-            // first body wins, as it would have racing alone.
-            let mut first: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
-            let (mut ids, mut users, mut kinds, mut hashes) = (vec![], vec![], vec![], vec![]);
-            for (i, row) in rows.iter().enumerate() {
-                if first.insert(row.request_id.0, i).is_none() {
-                    ids.push(row.request_id.0);
-                    users.push(row.user_id.0);
-                    kinds.push(row.kind.as_str());
-                    hashes.push(row.body_hash.as_str());
-                }
-            }
-            let stored: HashMap<Uuid, Option<String>> = sqlx::query_as(
-                "insert into requests (request_id, user_id, kind, body_hash)
-                 select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-                 on conflict (request_id) do update
-                    set body_hash = coalesce(requests.body_hash, excluded.body_hash)
-                 returning request_id, body_hash",
-            )
-            .bind(&ids)
-            .bind(&users)
-            .bind(&kinds)
-            .bind(&hashes)
-            .fetch_all(&pool)
-            .await?
-            .into_iter()
-            .collect();
-            // Every id was inserted or updated, so each has its row back.
-            rows.iter()
-                .map(|row| stored.get(&row.request_id.0).cloned())
-                .collect::<Option<Vec<_>>>()
-                .ok_or(sqlx::Error::RowNotFound)
-        })
+        Box::pin(async move { record_accepted(&pool, &rows).await })
     })
+}
+
+/// Records accepted commands as `pending` (unless their worker was first)
+/// and answers each with the body hash now stored for its id; one
+/// statement.
+pub async fn record_accepted(
+    pool: &PgPool,
+    rows: &[AcceptedRow],
+) -> Result<Vec<Option<String>>, sqlx::Error> {
+    // One row per id: a statement may not upsert a row twice. The first body
+    // wins, as it would have racing alone.
+    let mut seen: HashSet<Uuid> = HashSet::with_capacity(rows.len());
+    let (mut ids, mut users, mut kinds, mut hashes) = (vec![], vec![], vec![], vec![]);
+    for row in rows {
+        if seen.insert(row.request_id.0) {
+            ids.push(row.request_id.0);
+            users.push(row.user_id.0);
+            kinds.push(row.kind.as_str());
+            hashes.push(row.body_hash.as_str());
+        }
+    }
+    let stored: HashMap<Uuid, Option<String>> = sqlx::query_as(
+        "insert into requests (request_id, user_id, kind, body_hash)
+         select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+         on conflict (request_id) do update
+            set body_hash = coalesce(requests.body_hash, excluded.body_hash)
+         returning request_id, body_hash",
+    )
+    .bind(&ids)
+    .bind(&users)
+    .bind(&kinds)
+    .bind(&hashes)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    // Every id was inserted or updated, so each has its row back.
+    rows.iter()
+        .map(|row| stored.get(&row.request_id.0).cloned())
+        .collect::<Option<Vec<_>>>()
+        .ok_or(sqlx::Error::RowNotFound)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Reservation and payment commands, and their outcomes.
 
 use crate::auth::{ActiveToken, AnyToken, Caller};
-use crate::batch::AcceptedRow;
+use crate::batch::{record_accepted, AcceptedRow};
 use crate::error::ApiError;
 use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
@@ -216,19 +216,10 @@ async fn submit(
         kind,
         body_hash: hash.clone(),
     };
-    let stored_hash: Option<String> = match state.recorder.submit(row).await {
+    let stored_hash: Option<String> = match state.recorder.submit(row.clone()).await {
         Some(stored) => stored,
-        None => sqlx::query_scalar(
-            "insert into requests (request_id, user_id, kind, body_hash) values ($1, $2, $3, $4)
-             on conflict (request_id) do update set body_hash = coalesce(requests.body_hash, excluded.body_hash)
-             returning body_hash",
-        )
-        .bind(request_id.0)
-        .bind(caller.user_id.0)
-        .bind(kind.as_str())
-        .bind(&hash)
-        .fetch_one(&state.pool)
-        .await?,
+        // The batch failed: this request's own statement says why.
+        None => record_accepted(&state.pool, &[row]).await?.pop().flatten(),
     };
     if stored_hash.as_deref().is_some_and(|h| h != hash) {
         // A concurrent request with the same key and another body won the
