@@ -20,11 +20,6 @@ pub struct EnterBody {
     user_id: String,
 }
 
-/// A waiting entry refreshes `last_seen_at` at most this often (and at most
-/// a quarter of the idle timeout), so polling does not turn every status read
-/// into a write.
-const SEEN_GRANULARITY_MS: i64 = 2_000;
-
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
 #[utoipa::path(
@@ -217,17 +212,9 @@ pub async fn status(
     }
     let caller = caller_of(token_id, &state).await?;
     tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
-    let idle_ms = i64::from(state.settings.queue_idle_timeout_seconds) * 1000;
-    let granularity = Duration::milliseconds(SEEN_GRANULARITY_MS.min(idle_ms / 4));
-    if caller.status == QueueStatus::Waiting
-        && caller.entry.last_seen_at + granularity <= caller.now
-    {
-        sqlx::query(
-            "update queue_entries set last_seen_at = now() where seq = $1 and status = 'waiting'",
-        )
-        .bind(caller.seq)
-        .execute(&state.pool)
-        .await?;
+    if caller.status == QueueStatus::Waiting {
+        // Written with the other polls' marks, well inside the idle timeout.
+        state.line.mark_seen(caller.seq);
     }
     let position = match caller.status {
         QueueStatus::Waiting => state.line.position(caller.seq),
