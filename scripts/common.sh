@@ -161,90 +161,154 @@ ensure_postgres() {
 
 # ------------------------------------------------------------ Kafka broker
 
-TANSU_VERSION=0.6.0
+# Apache Kafka in KRaft combined mode (one node: broker and controller), its
+# jars fetched once from Maven Central by kafka/pom.xml. The version lives
+# in that pom (and in docker-compose.yml).
+KAFKA_HOME_DIR="$LOCAL_DIR/kafka"
+# The chaos test starts clusters of its own from the same jars.
+export KAFKA_LIBS="${KAFKA_LIBS:-$KAFKA_HOME_DIR/libs}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 
-find_tansu() {
-  if command -v tansu >/dev/null 2>&1; then
-    command -v tansu
-  elif [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/tansu ]]; then
-    printf '%s\n' "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
-  else
-    return 1
-  fi
+# Debian's packages for java and mvn when either is missing.
+ensure_java_maven() {
+  local missing=()
+  command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  ((${#missing[@]} == 0)) && return
+  log "kafka: installing ${missing[*]} (apt-get)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }
 
+# Copies the broker's jars into $KAFKA_LIBS unless a previous run did (a
+# pom edit fetches them again).
+ensure_kafka_libs() {
+  local stamp="$KAFKA_LIBS/.pom.sha256" want
+  want=$(sha256sum "$REPO_ROOT/kafka/pom.xml" | cut -d' ' -f1)
+  if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+    return
+  fi
+  ensure_java_maven
+  log "kafka: fetching the broker's jars from Maven Central (kafka/pom.xml -> ${KAFKA_LIBS#"$REPO_ROOT"/})"
+  rm -rf "$KAFKA_LIBS"
+  mvn -q -B -Dstyle.color=never -f "$REPO_ROOT/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$KAFKA_LIBS" >&2 || die "mvn could not fetch the Kafka jars"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+# The broker's JVM: a 1 GiB heap is plenty for one dev/test node on a
+# 2-core 24 GiB machine (Kafka's own scripts default to 1 GiB too), and
+# leaves the page cache to the log.
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
+
+# Writes DIR/server.properties and DIR/log4j2.properties for one combined
+# node (broker and controller) on HOST:PORT, its controller on CPORT, its
+# log under DIR/data.
+write_kafka_config() {
+  local dir=$1 host=$2 port=$3 cport=$4
+  cat >"$dir/server.properties" <<PROPS
+# Written by scripts/common.sh; edits are overwritten.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$host:$cport
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$cport
+advertised.listeners=PLAINTEXT://$host:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+# Topics are made by \`workers migrate\` with the intended partitions; a
+# typo in a topic name must fail, not create a topic.
+auto.create.topics.enable=false
+# A group's first member starts at once instead of waiting 3 s for others.
+group.initial.rebalance.delay.ms=0
+# One node: internal topics cannot have more replicas than that.
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+# Tests make a topic per test: keep each small on disk.
+log.segment.bytes=16777216
+log.retention.hours=24
+PROPS
+  cat >"$dir/log4j2.properties" <<'PROPS'
+# Written by scripts/common.sh: warnings and errors only, to stdout.
+status=warn
+appender.out.type=Console
+appender.out.name=OUT
+appender.out.layout.type=PatternLayout
+appender.out.layout.pattern=[%d] %p %m (%c)%n
+rootLogger.level=WARN
+rootLogger.appenderRef.out.ref=OUT
+logger.started.name=kafka.server.KafkaRaftServer
+logger.started.level=INFO
+PROPS
+}
+
+# Starts one combined Kafka node with its state in DIR (formatted on first
+# use) on HOST:PORT, controller on CPORT; waits until it listens. The pid
+# goes to DIR/kafka.pid (and KAFKA_NODE_PID), the log to DIR/kafka.log.
+# scripts/bench uses it for a broker of its own.
+start_kafka_node() {
+  local dir=$1 host=$2 port=$3 cport=$4
+  ensure_kafka_libs
+  mkdir -p "$dir/data"
+  write_kafka_config "$dir" "$host" "$port" "$cport"
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    local cluster_id
+    cluster_id=$(java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+      kafka.tools.StorageTool random-uuid)
+    log "kafka: formatting storage in ${dir#"$REPO_ROOT"/}/data (cluster $cluster_id)"
+    java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+      >>"$dir/kafka.log" 2>&1 ||
+      die "formatting Kafka's storage failed (see $dir/kafka.log)"
+  fi
+
+  log "kafka: starting Apache Kafka on $host:$port (controller :$cport, data and log: ${dir#"$REPO_ROOT"/}/)"
+  # setsid + nohup: the broker outlives this script and its Ctrl-C, so
+  # later runs reuse it.
+  # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags
+  (
+    exec setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -Djava.awt.headless=true \
+      -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+      kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null
+  ) &
+  KAFKA_NODE_PID=$!
+  echo "$KAFKA_NODE_PID" >"$dir/kafka.pid"
+
+  local i
+  for ((i = 0; i < 120; i++)); do
+    tcp_open "$host" "$port" && {
+      log "kafka: ready on $host:$port (pid $KAFKA_NODE_PID)"
+      return
+    }
+    kill -0 "$KAFKA_NODE_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  tail -n 30 "$dir/kafka.log" >&2 || true
+  die "Kafka did not start listening on $host:$port (see $dir/kafka.log)"
+}
+
+# The development broker: reuses whatever answers on KAFKA_BROKERS, else
+# starts the node in .local/kafka when KAFKA_BROKERS is on this machine.
 ensure_broker() {
   local host port
   # Only the first bootstrap address matters for the "is it up" check.
   read -r host port < <(split_host_port "${KAFKA_BROKERS%%,*}" 9092)
 
-  # tansu 0.6's storage task can die on a panic (seen under heavy produce
-  # load) while the listener stays up and answers every request with an
-  # error: a broker of ours that logged a panic is restarted, not reused.
-  if [[ -f $LOCAL_DIR/tansu.pid ]] && grep -q "panicked at" "$LOCAL_DIR/tansu.log" 2>/dev/null; then
-    local stale
-    stale=$(<"$LOCAL_DIR/tansu.pid")
-    log "broker: tansu (pid $stale) logged a panic; restarting it"
-    kill "$stale" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$stale" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -9 "$stale" 2>/dev/null || true
-    mv "$LOCAL_DIR/tansu.log" "$LOCAL_DIR/tansu.log.panicked"
-    for _ in $(seq 1 50); do
-      tcp_open "$host" "$port" || break
-      sleep 0.2
-    done
-  fi
+  # The chaos test needs the jars even where a broker is already running.
+  ensure_kafka_libs
 
   if tcp_open "$host" "$port"; then
-    log "broker: reusing $host:$port"
+    log "kafka: reusing the broker on $host:$port"
     return
   fi
   is_local_host "$host" ||
     die "Kafka broker at $host:$port (from KAFKA_BROKERS) does not answer; start it or fix KAFKA_BROKERS"
-
-  local tansu
-  if ! tansu=$(find_tansu); then
-    # Tansu: a single-binary Kafka-API broker, no JVM or ZooKeeper needed.
-    log "broker: installing tansu $TANSU_VERSION with cargo (takes ~10 minutes, once)"
-    cargo install "tansu@$TANSU_VERSION" --locked --features libsql,dynostore
-    tansu=$(find_tansu) || die "tansu installed but not found on PATH or in ~/.cargo/bin"
-  fi
-
-  # tansu 0.6 resolves the sqlite:// path against its working directory
-  # (even "sqlite:///abs/path" becomes "$PWD/abs/path") and does not create
-  # missing directories: so start it inside an existing data dir with a
-  # bare file name.
-  local data_dir="$LOCAL_DIR/tansu"
-  mkdir -p "$data_dir"
-  local url="tcp://$host:$port"
-  log "broker: starting tansu on $host:$port (data: .local/tansu/, log: .local/tansu.log)"
-  # setsid + nohup: the broker outlives this script and its Ctrl-C, so
-  # later runs reuse it.
-  (
-    cd "$data_dir"
-    exec setsid nohup "$tansu" broker \
-      --listener-url "$url" \
-      --advertised-listener-url "$url" \
-      --storage-engine "sqlite://tansu.db" \
-      >>"$LOCAL_DIR/tansu.log" 2>&1 </dev/null
-  ) &
-  echo $! >"$LOCAL_DIR/tansu.pid"
-
-  local i pid
-  pid=$(<"$LOCAL_DIR/tansu.pid")
-  for ((i = 0; i < 30; i++)); do
-    tcp_open "$host" "$port" && {
-      log "broker: ready on $host:$port (pid $pid)"
-      return
-    }
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-  done
-  tail -n 30 "$LOCAL_DIR/tansu.log" >&2 || true
-  die "tansu did not start listening on $host:$port (see .local/tansu.log)"
+  start_kafka_node "$KAFKA_HOME_DIR" "$host" "$port" "$KAFKA_CONTROLLER_PORT"
 }
 
 # -------------------------------------------------------------- binaries

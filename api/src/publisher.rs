@@ -22,18 +22,14 @@ impl Publisher {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.kafka_brokers)
-            // An acknowledged command is on every in-sync replica. The
-            // idempotent producer is off on purpose: tansu 0.6's storage dies
-            // when a producer id outlives a broker restart, and a duplicate
-            // from a retry is harmless, since workers record every command's
-            // id and apply it once.
-            //
-            // Several requests in flight may let a retry land after a later
-            // batch, but only among commands none of which has been answered
-            // yet (the 202 waits for the acknowledgement): their order was
-            // never decided, as with two clients racing. A command sent after
-            // another was acknowledged is always behind it in its partition.
-            .set("enable.idempotence", "false")
+            // An acknowledged command is on every in-sync replica (at least
+            // `min.insync.replicas` of them). The idempotent producer numbers
+            // each partition's batches, and the broker takes each number once
+            // and in order: a retry after a lost acknowledgement can neither
+            // write a command twice nor put it behind a later one, even with
+            // five requests in flight. Workers still dedupe by command id,
+            // since a client retry or a replay sends the same id again.
+            .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
             .set("linger.ms", "2")

@@ -34,9 +34,8 @@ sustainable rate, a stepped queue-status poll ramp, then writes results.
   --clk-tck N             clock ticks per second of /proc/PID/stat (default 100)
   --max-in-flight N       most requests outstanding at once, i.e. concurrent
                           clients (default 256; later ones queue in loadgen,
-                          and that wait counts in their latency). Kept low
-                          on purpose: tansu 0.6 panics when produce requests
-                          pile up past the producer's timeout";
+                          and that wait counts in their latency). Kept at
+                          256 so that runs compare with earlier ones";
 
 #[derive(Debug, Clone)]
 pub struct Args {

@@ -95,13 +95,10 @@ pub fn create(
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "60000")
-        // tansu 0.6 answers every fetch only after this wait, data or not,
-        // and each fetch costs its serial storage loop a call per assigned
-        // partition, in the way of the producers. Measured (docs/
-        // BENCHMARKS.md): 10 ms kept half a core busy with empty fetches;
-        // 50 ms gave the best accept and final latency; 100 ms made the
-        // final latency worse again.
-        .set("fetch.wait.max.ms", "50")
+        // The broker answers a fetch as soon as it has data for it
+        // (fetch.min.bytes=1), so this wait only paces the fetches of an
+        // idle partition set; librdkafka's default.
+        .set("fetch.wait.max.ms", "500")
         .set("statistics.interval.ms", "5000")
         .create_with_context(context)
         .context("creating the Kafka consumer")?;
@@ -111,84 +108,17 @@ pub fn create(
     Ok(consumer)
 }
 
-/// How a live worker notices partitions that nobody consumes.
-#[derive(Debug, Clone, Copy)]
-pub struct Watchdog {
-    /// This worker process.
-    pub worker: uuid::Uuid,
-    /// Partitions of the command topic.
-    pub partitions: u32,
-}
-
-/// How often a worker stamps its partitions and looks for orphans.
-const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
-/// A partition unstamped this long has no live consumer.
-const ORPHAN_AFTER_SECONDS: i32 = 10;
-/// A new consumer gets this long to be assigned partitions before it looks
-/// for orphans, so workers do not rejoin in a storm.
-const REJOIN_GRACE: Duration = Duration::from_secs(10);
-
-/// Why [`run`] returned.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Exit {
-    ShutDown,
-    /// Some partition has had no live consumer for a while: the group did not
-    /// rebalance after a consumer died (seen with tansu). The caller replaces
-    /// this consumer with a new one, which joins the group afresh and forces
-    /// a rebalance.
-    Rejoin,
-}
-
-/// Stamps this worker's assigned partitions; true if some partition of the
-/// topic has gone unstamped for [`ORPHAN_AFTER_SECONDS`].
-async fn heartbeat(
-    pool: &PgPool,
-    consumer: &CommandConsumer,
-    topic: &str,
-    watchdog: Watchdog,
-) -> Result<bool, sqlx::Error> {
-    let assigned: Vec<i32> = consumer
-        .assignment()
-        .map(|tpl| partitions(&tpl))
-        .unwrap_or_default();
-    sqlx::query(
-        "insert into partition_heartbeats (topic, partition, worker, seen_at)
-         select $1, p, $2, now() from unnest($3::int[]) p
-         on conflict (topic, partition) do update set worker = excluded.worker, seen_at = excluded.seen_at",
-    )
-    .bind(topic)
-    .bind(watchdog.worker)
-    .bind(&assigned)
-    .execute(pool)
-    .await?;
-    let orphaned: i64 = sqlx::query_scalar(
-        "select count(*) from generate_series(0, $2 - 1) p
-          where not exists (select 1 from partition_heartbeats h
-                             where h.topic = $1 and h.partition = p
-                               and h.seen_at > now() - make_interval(secs => $3))",
-    )
-    .bind(topic)
-    .bind(watchdog.partitions as i32)
-    .bind(ORPHAN_AFTER_SECONDS)
-    .fetch_one(pool)
-    .await?;
-    Ok(orphaned > 0)
-}
-
 /// Consumes until `shutdown` fires; the batch under way is finished and its
-/// offsets stored and committed before returning. With a `watchdog`, returns
-/// [`Exit::Rejoin`] when some partition has been left without a consumer.
+/// offsets stored and committed before returning. A consumer that dies
+/// without leaving is evicted by the group coordinator after
+/// `session.timeout.ms`, and its partitions go to the live members.
 pub async fn run(
     consumer: &CommandConsumer,
     pool: PgPool,
     rules: Rules,
     metrics: Arc<Metrics>,
-    watchdog: Option<Watchdog>,
     shutdown: CancellationToken,
-) -> anyhow::Result<Exit> {
-    let joined = Instant::now();
-    let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+) -> anyhow::Result<()> {
     let topic = consumer
         .subscription()
         .ok()
@@ -198,19 +128,6 @@ pub async fn run(
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick(), if watchdog.is_some() => {
-                let Some(watchdog) = watchdog else { continue };
-                match heartbeat(&pool, consumer, &topic, watchdog).await {
-                    Ok(true) if joined.elapsed() > REJOIN_GRACE => {
-                        tracing::warn!("a partition has no live consumer; rejoining the group");
-                        finish(consumer).await?;
-                        return Ok(Exit::Rejoin);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "partition heartbeat failed"),
-                }
-                continue;
-            }
             message = consumer.recv() => message,
         };
         let mut batch = match first {
@@ -245,8 +162,8 @@ pub async fn run(
                         slot.insert(fence);
                     }
                     None => {
-                        finish(consumer).await?;
-                        return Ok(Exit::ShutDown);
+                        finish(consumer);
+                        return Ok(());
                     }
                 }
             }
@@ -315,11 +232,13 @@ pub async fn run(
             break;
         }
     }
-    finish(consumer).await?;
-    Ok(Exit::ShutDown)
+    finish(consumer);
+    Ok(())
 }
 
-async fn finish(consumer: &CommandConsumer) -> anyhow::Result<()> {
+/// Commits the stored offsets before the consumer goes, so the next owner
+/// of its partitions does not re-read what was applied.
+fn finish(consumer: &CommandConsumer) {
     match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
         Ok(())
         | Err(rdkafka::error::KafkaError::ConsumerCommit(
@@ -327,7 +246,6 @@ async fn finish(consumer: &CommandConsumer) -> anyhow::Result<()> {
         )) => {}
         Err(e) => tracing::info!(error = %e, "final offset commit did not go through"),
     }
-    Ok(())
 }
 
 pub fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {

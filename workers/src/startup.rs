@@ -1,7 +1,7 @@
 //! Building and running a worker; the binary and the tests share this.
 
 use crate::apply::Rules;
-use crate::consumer::{self, apply_with_retry, Applied, CommandConsumer, Exit, Watchdog};
+use crate::consumer::{self, apply_with_retry, Applied, CommandConsumer};
 use crate::metrics::{self, Metrics};
 use crate::{db, jobs, kafka};
 use anyhow::Context;
@@ -66,39 +66,14 @@ impl Worker {
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         let server = tokio::spawn(async move { server.await });
         let rules = Rules::from_settings(&self.settings);
-        let watchdog = Watchdog {
-            worker: uuid::Uuid::new_v4(),
-            partitions: self.settings.seat_command_partitions,
-        };
-        let mut consumer = self.consumer;
-        let result = loop {
-            let exit = consumer::run(
-                &consumer,
-                self.pool.clone(),
-                rules,
-                self.metrics.clone(),
-                Some(watchdog),
-                shutdown.clone(),
-            )
-            .await;
-            match exit {
-                Ok(Exit::Rejoin) => {
-                    // Dropping the old consumer leaves the group; the new one
-                    // joins with a new member id, which forces a rebalance.
-                    drop(consumer);
-                    match consumer::create(
-                        &self.settings,
-                        &self.settings.consumer_group(),
-                        self.metrics.clone(),
-                    ) {
-                        Ok(fresh) => consumer = fresh,
-                        Err(e) => break Err(e),
-                    }
-                }
-                Ok(Exit::ShutDown) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
+        let result = consumer::run(
+            &self.consumer,
+            self.pool.clone(),
+            rules,
+            self.metrics.clone(),
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         let _ = jobs.await;
         let _ = server.await;

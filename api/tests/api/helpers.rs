@@ -45,10 +45,14 @@ async fn infra() -> &'static Infra {
         .await
 }
 
+/// The `apache/kafka` image tag: the version in kafka/pom.xml.
+pub const KAFKA_IMAGE_TAG: &str = "4.1.1";
+
 async fn start_containers() -> Infra {
     use testcontainers_modules::kafka::apache;
     use testcontainers_modules::postgres::Postgres;
     use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    use testcontainers_modules::testcontainers::ImageExt;
     let docker = std::process::Command::new("docker")
         .arg("info")
         .output()
@@ -62,7 +66,11 @@ async fn start_containers() -> Infra {
         .start()
         .await
         .unwrap_or_else(|e| panic!("starting Postgres: {e}"));
+    // The JVM image of the Kafka version scripts/ and docker-compose.yml run
+    // (kafka/pom.xml), not the module's default 3.8 native image.
     let kafka = apache::Kafka::default()
+        .with_jvm_image()
+        .with_tag(KAFKA_IMAGE_TAG)
         .start()
         .await
         .unwrap_or_else(|e| panic!("starting Kafka: {e}"));

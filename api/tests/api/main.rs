@@ -9,4 +9,5 @@ mod journey;
 mod observability;
 mod payments;
 mod queue;
+mod setup;
 mod validation;
