@@ -7,9 +7,12 @@ use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// One broken invariant and its evidence.
 #[derive(Debug, Clone)]
 pub struct Violation {
+    /// Which invariant.
     pub invariant: &'static str,
+    /// The evidence (a row, a request, an answer).
     pub detail: String,
     /// Ids to pull history excerpts for.
     pub needles: Vec<String>,
@@ -186,9 +189,13 @@ async fn rows(pool: &PgPool, sql: &str) -> anyhow::Result<Vec<String>> {
     Ok(sqlx::query_scalar(&wrapped).fetch_all(pool).await?)
 }
 
+/// What the clients saw, to compare with the database.
 pub struct Input<'a> {
+    /// Every operation and its attempts.
     pub ops: &'a [OpRecord],
+    /// Outcomes read back, by request id.
     pub observed: &'a HashMap<String, Vec<Observed>>,
+    /// Reservations read back as paid.
     pub seen_paid: &'a HashMap<String, usize>,
     /// Acknowledged requests still pending at the deadline, with what
     /// became of them later.

@@ -12,33 +12,52 @@ use crate::infra::lock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// What an event records, so a history can be filtered by kind.
 pub enum Phase {
+    /// A request is about to be sent.
     Invoke,
+    /// It got a 2xx.
     Ok,
+    /// It got a definite 4xx.
     Fail,
+    /// Nothing definite: a transport error, a timeout, a 5xx, 408 or 429.
     Unknown,
+    /// A final command outcome read back.
     Outcome,
+    /// A fault, or a process or node coming back.
     Fault,
+    /// Anything else worth having in the record.
     Note,
 }
 
+/// One line of the history.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
+    /// Milliseconds since the run's start.
     pub t_ms: u64,
+    /// Its kind.
     pub phase: Phase,
+    /// A short description (the operation, the fault).
     pub what: String,
+    /// The client, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<usize>,
+    /// The operation's number, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub op: Option<u64>,
+    /// The operation's `Idempotency-Key`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Which API instance answered, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<usize>,
+    /// The HTTP status, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// A request or response body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// A transport error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -47,19 +66,27 @@ pub struct Event {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OpKind {
+    /// `POST /v1/balance/charges` (answered synchronously).
     Charge {
+        /// The amount asked for.
         amount: i64,
     },
+    /// `POST /v1/reservations` (a command).
     Reserve {
+        /// The performance.
         performance_id: i64,
+        /// The seat.
         seat_number: i64,
     },
+    /// `POST /v1/payments` (a command).
     Pay {
+        /// The hold to pay.
         reservation_id: String,
     },
 }
 
 impl OpKind {
+    /// The kind's name, as the `requests.kind` column spells it.
     pub fn name(&self) -> &'static str {
         match self {
             OpKind::Charge { .. } => "charge",
@@ -73,23 +100,33 @@ impl OpKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// A 2xx: it took effect.
     Ok,
+    /// A definite 4xx: it had no effect.
     Fail,
+    /// It may or may not have taken effect.
     Unknown,
 }
 
+/// One HTTP request of an operation and its answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
+    /// When it was sent, in ms since the run's start.
     pub t_ms: u64,
+    /// The API instance it went to.
     pub api: usize,
+    /// The status, if one came.
     pub status: Option<u16>,
+    /// The body, if one came (JSON, or the raw text).
     pub body: Option<Value>,
+    /// The transport error, if any.
     pub error: Option<String>,
     /// A deliberate re-send of an already answered request (same key).
     pub resend: bool,
 }
 
 impl Attempt {
+    /// What the answer says about the attempt's effect.
     pub fn verdict(&self) -> Verdict {
         match self.status {
             Some(s) if (200..300).contains(&s) => Verdict::Ok,
@@ -98,6 +135,7 @@ impl Attempt {
         }
     }
 
+    /// The problem+json `code` of an error answer.
     pub fn code(&self) -> Option<&str> {
         self.body.as_ref()?.get("code")?.as_str()
     }
@@ -107,14 +145,20 @@ impl Attempt {
 /// definite answer (or the harness gave up).
 #[derive(Debug, Clone, Serialize)]
 pub struct OpRecord {
+    /// Its number in the run.
     pub op: u64,
+    /// The client that sent it.
     pub user: usize,
+    /// That client's user id.
     pub user_id: String,
+    /// Its `Idempotency-Key`.
     pub key: String,
+    /// What it asked for.
     #[serde(flatten)]
     pub kind: OpKind,
     /// The request is invalid on purpose and must get a 4xx.
     pub expect_fail: Option<&'static str>,
+    /// Every HTTP request sent for it, in order.
     pub attempts: Vec<Attempt>,
 }
 
@@ -160,8 +204,11 @@ impl OpRecord {
 /// A command outcome read back through `GET /v1/requests/{id}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Observed {
+    /// When it was read, in ms since the run's start.
     pub t_ms: u64,
+    /// The client that read it.
     pub user: usize,
+    /// The response body.
     pub body: Value,
 }
 
@@ -174,12 +221,15 @@ struct Inner {
     seen_paid: HashMap<String, usize>,
 }
 
+/// The shared record of a run, written by every client and fault and read
+/// by the checker.
 pub struct History {
     start: Instant,
     inner: Mutex<Inner>,
 }
 
 impl History {
+    /// An empty history whose clock starts at `start`.
     pub fn new(start: Instant) -> Self {
         Self {
             start,
@@ -187,27 +237,33 @@ impl History {
         }
     }
 
+    /// Milliseconds since the start.
     pub fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
 
+    /// `at` in milliseconds since the start.
     pub fn ms_at(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.start).as_millis() as u64
     }
 
+    /// Records `event`, stamped now.
     pub fn event(&self, mut event: Event) {
         event.t_ms = self.now_ms();
         lock(&self.inner).events.push(event);
     }
 
+    /// Records a bare event.
     pub fn note(&self, phase: Phase, what: impl Into<String>) {
         self.event(Event::new(phase, what));
     }
 
+    /// Records a finished operation for the checker.
     pub fn op_done(&self, op: OpRecord) {
         lock(&self.inner).ops.push(op);
     }
 
+    /// Records an outcome read back for `request_id`.
     pub fn observed(&self, request_id: &str, user: usize, body: Value) {
         let t_ms = self.now_ms();
         lock(&self.inner)
@@ -217,24 +273,24 @@ impl History {
             .push(Observed { t_ms, user, body });
     }
 
+    /// Records a reservation read back as `paid`: it must stay paid.
     pub fn seen_paid(&self, reservation_id: &str, user: usize) {
         lock(&self.inner)
             .seen_paid
             .insert(reservation_id.to_owned(), user);
     }
 
+    /// Every finished operation.
     pub fn ops(&self) -> Vec<OpRecord> {
         lock(&self.inner).ops.clone()
     }
 
-    pub fn events(&self) -> Vec<Event> {
-        lock(&self.inner).events.clone()
-    }
-
+    /// Every outcome read back, by request id.
     pub fn all_observed(&self) -> HashMap<String, Vec<Observed>> {
         lock(&self.inner).observed.clone()
     }
 
+    /// Every reservation read back as paid, with its reader.
     pub fn all_seen_paid(&self) -> HashMap<String, usize> {
         lock(&self.inner).seen_paid.clone()
     }
@@ -293,6 +349,7 @@ impl History {
 }
 
 impl Event {
+    /// An event with nothing but a phase and a description.
     pub fn new(phase: Phase, what: impl Into<String>) -> Self {
         Self {
             t_ms: 0,
@@ -308,6 +365,7 @@ impl Event {
         }
     }
 
+    /// An event about operation `op`.
     pub fn for_op(phase: Phase, op: &OpRecord) -> Self {
         Self {
             user: Some(op.user),
@@ -317,6 +375,7 @@ impl Event {
         }
     }
 
+    /// The event of attempt `a`'s answer.
     pub fn attempt(op: &OpRecord, a: &Attempt) -> Self {
         let phase = match a.verdict() {
             Verdict::Ok => Phase::Ok,

@@ -2,10 +2,13 @@
 //! reproducible from the printed seed, without depending on a crate's
 //! algorithm staying the same across versions.
 
+/// The generator; each user, the fault schedule and the catalog have
+/// their own stream.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
 impl Rng {
+    /// A stream starting at `seed`.
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
@@ -17,6 +20,7 @@ impl Rng {
         r
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -48,6 +52,7 @@ impl Rng {
         unit < p
     }
 
+    /// A random element, `None` if `items` is empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         if items.is_empty() {
             None
@@ -56,11 +61,18 @@ impl Rng {
         }
     }
 
+    /// Shuffles `items` in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;
             items.swap(i, j);
         }
+    }
+
+    /// A new stream seeded from this one, for a task that runs on its own
+    /// (so the other draws do not depend on its timing).
+    pub fn fork(&mut self) -> Self {
+        Self::new(self.next_u64())
     }
 
     /// A duration in `lo_ms..=hi_ms` milliseconds.

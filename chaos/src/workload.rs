@@ -1,5 +1,7 @@
 //! The clients: one task per user doing random charges, holds and payments
-//! against a random API instance, recording everything in the history.
+//! against a random API instance, recording everything in the history. A
+//! few hundred users at once keep 200+ commands per second in flight, so
+//! the faults land on full batches and produce requests in progress.
 
 use crate::history::{Attempt, Event, History, OpKind, OpRecord, Phase, Verdict};
 use crate::infra::lock;
@@ -16,21 +18,31 @@ const OP_RETRY_LIMIT: Duration = Duration::from_secs(30);
 /// Long-poll of an outcome right after the 202.
 const OUTCOME_WAIT_MS: u64 = 2500;
 
+/// What every client shares: the HTTP client, the APIs, the history and
+/// the catalog, and the signal to stop.
 pub struct Ctx {
+    /// One connection pool for all clients.
     pub http: reqwest::Client,
+    /// Base URLs of the API instances.
     pub apis: Vec<String>,
+    /// Where every request and answer is recorded.
     pub history: Arc<History>,
+    /// Performance ids of the catalog.
     pub performances: Vec<i64>,
+    /// Seats per performance.
+    pub seats: i64,
     stop: AtomicBool,
     give_up: Mutex<Option<Instant>>,
     next_op: AtomicU64,
 }
 
 impl Ctx {
+    /// A context for clients of `apis` on the given catalog.
     pub fn new(
         apis: Vec<String>,
         history: Arc<History>,
         performances: Vec<i64>,
+        seats: i64,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -42,6 +54,7 @@ impl Ctx {
             apis,
             history,
             performances,
+            seats,
             stop: AtomicBool::new(false),
             give_up: Mutex::new(None),
             next_op: AtomicU64::new(1),
@@ -54,6 +67,7 @@ impl Ctx {
         self.stop.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the clients should stop taking up new operations.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
@@ -242,6 +256,8 @@ impl Ctx {
         None
     }
 
+    /// Records an outcome read back for `request_id` (and an event if it
+    /// is final).
     pub fn record_outcome(&self, request_id: &str, user: usize, body: &Value) {
         self.history.observed(request_id, user, body.clone());
         if body["status"] != "pending" {
@@ -264,13 +280,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// One client: its user, its current queue token and its random stream.
 pub struct User {
+    /// Its number in the run (also its history tag `user:N`).
     pub idx: usize,
+    /// The user id the API gave it.
     pub user_id: String,
+    /// Its current queue token.
     pub token: String,
+    /// Its own random stream.
     pub rng: Rng,
     /// Keys and amounts of this user's charges that got 200.
     ok_charges: Vec<(String, i64)>,
+    /// Queue tokens taken so far.
     pub entries: u32,
 }
 
@@ -524,7 +546,7 @@ async fn reserve_some(ctx: &Ctx, user: &mut User) -> bool {
         let seat_number = if user.rng.chance(0.5) {
             user.rng.range(1, 10)
         } else {
-            user.rng.range(1, 50)
+            user.rng.range(1, ctx.seats)
         };
         let op = ctx.new_op(
             user,
@@ -633,7 +655,7 @@ pub async fn probe(
     let deadline = started + limit;
     let token = user.token.clone();
     let performance_id = *user.rng.pick(&ctx.performances).unwrap_or(&1);
-    let seat_number = user.rng.range(1, 50);
+    let seat_number = user.rng.range(1, ctx.seats);
     let amount = 1000;
     let probes = [
         (

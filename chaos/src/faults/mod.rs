@@ -1,7 +1,12 @@
 //! The fault schedule: worker `kill -9`s, worker pauses (SIGSTOP past the
-//! consumer session timeout, then SIGCONT), a few API `kill -9`s, broker and
-//! Postgres restarts at seeded random times, and the supervisor that brings
-//! killed processes back.
+//! consumer session timeout, then SIGCONT), a few API `kill -9`s, Kafka node
+//! `kill -9`s (one node at a time, see [`broker`]) and Postgres restarts at
+//! seeded random times, and the supervisor that brings killed processes
+//! back.
+
+mod broker;
+
+pub use broker::BrokerStats;
 
 use crate::history::{History, Phase};
 use crate::infra::{lock, Cluster, Role};
@@ -17,35 +22,82 @@ enum Fault {
     KillWorker,
     PauseWorker,
     KillApi,
-    RestartBroker,
     RestartPostgres,
 }
 
+/// How many faults of each kind a run makes, and when.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Worker `kill -9`s.
     pub worker_kills: usize,
+    /// Worker SIGSTOPs past the session timeout.
     pub worker_pauses: usize,
+    /// API `kill -9`s.
     pub api_kills: usize,
-    pub broker_restarts: usize,
+    /// Kafka node `kill -9`s, one node at a time.
+    pub broker_kills: usize,
+    /// Postgres restarts (immediate or fast stops).
     pub pg_restarts: usize,
     /// Faults happen between `warmup` and `duration` after the start.
     pub warmup: Duration,
+    /// The end of the fault phase (faults in progress then still finish).
     pub duration: Duration,
 }
 
+/// What the faults did, per kind, for the summary and the minimums.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
+    /// Worker `kill -9`s done.
     pub worker_kills: usize,
+    /// Worker pauses done.
     pub worker_pauses: usize,
+    /// API `kill -9`s done.
     pub api_kills: usize,
-    pub broker_restarts: usize,
+    /// The Kafka node kills.
+    pub broker: BrokerStats,
+    /// Postgres restarts after `pg_ctl stop -m immediate`.
     pub pg_restarts_immediate: usize,
+    /// Postgres restarts after `pg_ctl stop -m fast`.
     pub pg_restarts_fast: usize,
 }
 
 impl Stats {
+    /// Postgres restarts of either mode.
     pub fn pg_restarts(&self) -> usize {
         self.pg_restarts_immediate + self.pg_restarts_fast
+    }
+
+    /// One line with the count of every kind of fault.
+    pub fn describe(&self) -> String {
+        let b = &self.broker;
+        let secs = |v: &[f64]| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                let max = v.iter().copied().fold(0.0, f64::max);
+                format!(
+                    "{:.1}s mean, {max:.1}s max",
+                    v.iter().sum::<f64>() / v.len() as f64
+                )
+            }
+        };
+        format!(
+            "{} worker kill -9, {} worker SIGSTOP/SIGCONT, {} API kill -9, {} Kafka node kill -9 \
+             ({} of a command partition leader, {} of the group coordinator, {} skipped; \
+             back up in {}, in sync in {}), {} Postgres restarts ({} immediate, {} fast)",
+            self.worker_kills,
+            self.worker_pauses,
+            self.api_kills,
+            b.kills,
+            b.leader_kills,
+            b.coordinator_kills,
+            b.skipped,
+            secs(&b.restart_secs),
+            secs(&b.heal_secs),
+            self.pg_restarts(),
+            self.pg_restarts_immediate,
+            self.pg_restarts_fast
+        )
     }
 }
 
@@ -54,7 +106,7 @@ fn log(history: &History, what: String) {
     history.note(Phase::Fault, what);
 }
 
-/// Runs the plan; returns what was done. Errors only when the broker or
+/// Runs the plan; returns what was done. Errors only when a Kafka node or
 /// Postgres cannot be started again (then the run cannot go on).
 pub async fn run(
     cluster: Arc<Cluster>,
@@ -67,10 +119,6 @@ pub async fn run(
     faults.extend(std::iter::repeat_n(Fault::PauseWorker, plan.worker_pauses));
     faults.extend(std::iter::repeat_n(Fault::KillApi, plan.api_kills));
     faults.extend(std::iter::repeat_n(
-        Fault::RestartBroker,
-        plan.broker_restarts,
-    ));
-    faults.extend(std::iter::repeat_n(
         Fault::RestartPostgres,
         plan.pg_restarts,
     ));
@@ -79,6 +127,20 @@ pub async fn run(
     let mut times: Vec<u64> = faults.iter().map(|_| rng.below(span.max(1))).collect();
     times.sort_unstable();
     let start = Instant::now();
+    // Node kills run on their own, spread over the phase (each takes a
+    // node restart and a catch-up, and the next waits for both), while the
+    // other faults go on.
+    let slot = span / plan.broker_kills.max(1) as u64;
+    let broker_times = (0..plan.broker_kills as u64)
+        .map(|i| plan.warmup + Duration::from_millis(i * slot + rng.below((slot / 2).max(1))))
+        .collect();
+    let brokers = tokio::spawn(broker::run(
+        cluster.clone(),
+        history.clone(),
+        start,
+        broker_times,
+        rng.fork(),
+    ));
     let mut stats = Stats::default();
     let mut resumes = Vec::new();
     // Paused workers are left alone until they run again: a kill would end
@@ -146,18 +208,6 @@ pub async fn run(
                     );
                 }
             }
-            Fault::RestartBroker => {
-                let down = rng.millis(200, 3000);
-                log(
-                    &history,
-                    format!("broker: stopping (down for {} ms)", down.as_millis()),
-                );
-                cluster.broker.stop(Duration::from_secs(5)).await?;
-                tokio::time::sleep(down).await;
-                cluster.broker.start().await?;
-                stats.broker_restarts += 1;
-                log(&history, "broker: started again".into());
-            }
             Fault::RestartPostgres => {
                 let mode = if rng.chance(0.6) { "immediate" } else { "fast" };
                 let down = rng.millis(200, 3000);
@@ -180,10 +230,16 @@ pub async fn run(
             }
         }
     }
-    // Every paused worker runs again before the faults count as over.
+    // Every paused worker runs again, and every node is back, before the
+    // faults count as over.
     for resume in resumes {
         let _ = resume.await;
     }
+    stats.broker = brokers
+        .await
+        .map_err(|e| anyhow::anyhow!("the broker fault task: {e}"))??;
+    // The workload runs the whole phase, however few the faults.
+    tokio::time::sleep_until(start + plan.duration).await;
     Ok(stats)
 }
 
@@ -205,10 +261,15 @@ async fn candidates(cluster: &Cluster, role: Role, paused: &Mutex<HashSet<usize>
     running
 }
 
-/// Restarts what is due every 100 ms until `stop`.
+/// Restarts what is due every 100 ms until `stop`, and notes Kafka nodes
+/// that exit by themselves (those are not restarted: the node faults only
+/// go on once the cluster is whole again).
 pub async fn supervise(cluster: Arc<Cluster>, history: Arc<History>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::SeqCst) {
         for note in cluster.fleet.supervise() {
+            log(&history, note);
+        }
+        for note in cluster.kafka.exited() {
             log(&history, note);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

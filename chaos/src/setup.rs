@@ -1,0 +1,139 @@
+//! Bringing a run's stack up: Postgres and Kafka, the schema and topic
+//! (`workers migrate`), the catalog, the processes, and waiting until the
+//! APIs answer.
+
+use crate::infra::{Cluster, OFFSETS_TOPIC};
+use crate::{rng, say, workload, COMMAND_TOPIC, PERFORMANCES, SEATS};
+use anyhow::{bail, Context};
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Starts Postgres and the Kafka cluster side by side (a JVM start is the
+/// slow part of the set-up) and migrates; returns a line describing them.
+pub async fn services(cluster: &Cluster) -> anyhow::Result<String> {
+    let pg = async {
+        cluster.pg.init().await?;
+        cluster.pg.start().await
+    };
+    let kafka = async {
+        cluster.kafka.format().await?;
+        cluster.kafka.start_all().await
+    };
+    let (pg, kafka) = tokio::join!(pg, kafka);
+    pg.context("starting the private Postgres")?;
+    kafka.context("starting the private Kafka cluster")?;
+    migrate(cluster).await?;
+    let view = cluster.kafka.metadata().await?;
+    let parts = view.topic(COMMAND_TOPIC);
+    let rf = parts.iter().map(|p| p.replicas.len()).min().unwrap_or(0);
+    Ok(format!(
+        "private postgres on 127.0.0.1:{}, Kafka nodes {:?} on {}, {COMMAND_TOPIC}: {} partitions, replication factor {rf}; dir {}",
+        cluster.pg.port,
+        view.brokers,
+        cluster.kafka.bootstrap(),
+        parts.len(),
+        cluster.dir.path.display()
+    ))
+}
+
+/// `workers migrate`: creates the database, migrates, creates the topic.
+async fn migrate(cluster: &Cluster) -> anyhow::Result<()> {
+    let log = cluster.dir.path.join("migrate.log");
+    for attempt in 1..=5 {
+        let file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let status = cluster
+            .fleet
+            .command("workers", &["migrate"], &[])
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .status()
+            .await
+            .context("running workers migrate")?;
+        if status.success() {
+            return Ok(());
+        }
+        eprintln!("chaos: workers migrate failed (attempt {attempt}): {status}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    bail!(
+        "workers migrate failed: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    )
+}
+
+/// A concert with `PERFORMANCES` future performances of `SEATS` seats at
+/// random prices; returns the performance ids.
+pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<Vec<i64>> {
+    let concert: i64 = sqlx::query_scalar(
+        "insert into concerts (title, artist) values ('Chaos Live', 'The Faults') returning concert_id",
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut ids = Vec::new();
+    for day in 0..PERFORMANCES {
+        let id: i64 = sqlx::query_scalar(
+            "insert into performances (concert_id, starts_at)
+             values ($1, now() + make_interval(days => $2)) returning performance_id",
+        )
+        .bind(concert)
+        .bind(30 + day as i32)
+        .fetch_one(pool)
+        .await?;
+        let prices: Vec<i64> = (0..SEATS).map(|_| rng.range(10, 60) * 1000).collect();
+        sqlx::query(
+            "insert into seats (performance_id, seat_number, price)
+             select $1, n, ($2::bigint[])[n] from generate_series(1, $3) n",
+        )
+        .bind(id)
+        .bind(&prices)
+        .bind(SEATS as i32)
+        .execute(pool)
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Waits until every API answers `/readyz`, then until the command topic
+/// and the offsets topic (made when the workers' group first forms) are
+/// fully in sync, so the first node kill finds a whole cluster.
+pub async fn wait_ready(
+    ctx: &workload::Ctx,
+    cluster: &Cluster,
+    apis: &[String],
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for base in apis {
+        loop {
+            let ready = ctx
+                .http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{base} not ready within 90 s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let limit = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(10);
+    if let Err(why) = cluster
+        .kafka
+        .wait_healed(&[COMMAND_TOPIC, OFFSETS_TOPIC], limit)
+        .await
+    {
+        say(
+            &ctx.history,
+            format!("warning: the Kafka cluster is not in sync before the faults: {why}"),
+        );
+    }
+    Ok(())
+}
