@@ -222,6 +222,14 @@ log.dirs=$dir/data
 auto.create.topics.enable=false
 # A group's first member starts at once instead of waiting 3 s for others.
 group.initial.rebalance.delay.ms=0
+# The workers speak the KIP-848 group protocol, whose session timeout is
+# the broker's: a worker that dies is evicted after 10 s (Kafka's default is
+# 45 s) and heartbeats every second, as the classic protocol's client
+# settings in workers/src/consumer.rs ask.
+group.consumer.session.timeout.ms=10000
+group.consumer.min.session.timeout.ms=6000
+group.consumer.heartbeat.interval.ms=1000
+group.consumer.min.heartbeat.interval.ms=1000
 # One node: internal topics cannot have more replicas than that.
 offsets.topic.replication.factor=1
 share.coordinator.state.topic.replication.factor=1

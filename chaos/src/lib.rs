@@ -1,6 +1,6 @@
 //! Chaos test harness (issues 6 and 12): a seeded random workload of
 //! balance charges, seat holds and payments from a few hundred users
-//! (200+ commands per second) across several real `api` and `workers`
+//! (up to ~200 commands a second between faults on 2 cores) across several real `api` and `workers`
 //! processes, on a real three-node Apache Kafka cluster, while the harness
 //! `kill -9`s and restarts workers (and now and then an API), pauses
 //! workers with SIGSTOP past the consumer session timeout, `kill -9`s Kafka
@@ -30,12 +30,14 @@
 //!
 //! Environment knobs: `CHAOS_SEED` (reproduce a run), `CHAOS_DURATION_SECS`
 //! (fault phase, default 90), `CHAOS_USERS` (default 300), `CHAOS_BIN_DIR`
-//! (where `api` and `workers` are; default `$CARGO_TARGET_DIR/debug` or
-//! `<workspace>/target/debug`), `KAFKA_LIBS` (Kafka's jars; default
+//! (where `api` and `workers` are; default `$CARGO_TARGET_DIR/<profile>`
+//! or `<workspace>/target/<profile>`, the profile being `release` when the
+//! harness is built with `--release`, as scripts/test does), `KAFKA_LIBS` (Kafka's jars; default
 //! `<workspace>/.local/kafka/libs`), `CHAOS_KEEP_DIR=1` (keep the temp
 //! dir), `CHAOS_WORKER_KILLS`, `CHAOS_WORKER_PAUSES`, `CHAOS_API_KILLS`,
 //! `CHAOS_BROKER_KILLS`, `CHAOS_PG_RESTARTS`, `CHAOS_HOLD_TTL_SECONDS`,
-//! `CHAOS_LATE_WAIT_SECS`.
+//! `CHAOS_LATE_WAIT_SECS`, and `KAFKA_GROUP_PROTOCOL` (passed to the
+//! workers; their default when unset).
 
 #![warn(missing_docs)]
 
@@ -150,7 +152,15 @@ impl Config {
             .unwrap_or_else(|| workspace.join("target"));
         let bin_dir = std::env::var_os("CHAOS_BIN_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| target.join("debug"));
+            // The profile this harness was built with: `cargo test
+            // --release` tests the release binaries.
+            .unwrap_or_else(|| {
+                target.join(if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                })
+            });
         let counts = [
             env_num::<usize>("CHAOS_WORKER_KILLS")?,
             env_num::<usize>("CHAOS_API_KILLS")?,
@@ -171,7 +181,7 @@ impl Config {
                 warmup: Duration::from_secs(4),
                 duration: Duration::from_secs(duration),
             },
-            hold_ttl_seconds: env_num("CHAOS_HOLD_TTL_SECONDS")?.unwrap_or(3),
+            hold_ttl_seconds: env_num("CHAOS_HOLD_TTL_SECONDS")?.unwrap_or(8),
             bin_dir,
             late_wait_secs: env_num("CHAOS_LATE_WAIT_SECS")?.unwrap_or(30),
             out_dir: target.join("chaos"),
@@ -232,6 +242,13 @@ fn stack_env(cfg: &Config, database_url: String, brokers: String) -> Vec<(String
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    // The group protocol to test, when the run names one (both are
+    // measured in docs/BENCHMARKS.md).
+    .chain(
+        std::env::var("KAFKA_GROUP_PROTOCOL")
+            .ok()
+            .map(|v| ("KAFKA_GROUP_PROTOCOL".to_owned(), v)),
+    )
     .collect()
 }
 

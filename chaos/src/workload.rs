@@ -1,7 +1,7 @@
 //! The clients: one task per user doing random charges, holds and payments
 //! against a random API instance, recording everything in the history. A
-//! few hundred users at once keep 200+ commands per second in flight, so
-//! the faults land on full batches and produce requests in progress.
+//! few hundred users at once keep up to ~200 commands a second in flight
+//! between faults, so the faults land on full batches and produce requests in progress.
 
 use crate::history::{Attempt, Event, History, OpKind, OpRecord, Phase, Verdict};
 use crate::infra::lock;
@@ -408,15 +408,17 @@ pub async fn run_user(ctx: Arc<Ctx>, mut user: User) -> User {
     while !ctx.stopped() {
         let roll = user.rng.below(100);
         let reenter = match roll {
-            0..=29 => {
+            // Mostly commands, so that faults land on full batches and
+            // produce requests in flight.
+            0..=14 => {
                 charge(&ctx, &mut user).await;
                 false
             }
-            30..=33 => {
+            15..=18 => {
                 bad_charge(&ctx, &mut user).await;
                 false
             }
-            34..=63 => reserve_some(&ctx, &mut user).await,
+            19..=63 => reserve_some(&ctx, &mut user).await,
             64..=93 => pay_some(&ctx, &mut user).await,
             _ => {
                 let token = user.token.clone();

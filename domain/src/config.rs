@@ -52,6 +52,45 @@ pub struct Settings {
     /// gave the same end-to-end rate (docs/BENCHMARKS.md); 8 leaves room for
     /// bursts on the endpoints that are not batched.
     pub database_pool_size: u32,
+    /// The workers' consumer group protocol (`KAFKA_GROUP_PROTOCOL`; not in
+    /// the SPEC table: a tuning knob). See [`GroupProtocol`].
+    pub kafka_group_protocol: GroupProtocol,
+}
+
+/// Which Kafka consumer group protocol the workers speak.
+///
+/// `Consumer` is KIP-848 (Kafka 4.0+): the broker assigns partitions and a
+/// member joining or leaving moves only the partitions that change hands,
+/// while the others keep being consumed; its session timeout is the
+/// broker's `group.consumer.session.timeout.ms`. `Classic` is the
+/// JoinGroup/SyncGroup protocol every Kafka speaks, in which each
+/// membership change stops the whole group until it has rejoined, and the
+/// client sets a 10 s session timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    Classic,
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// librdkafka's `group.protocol` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupProtocol::Classic => "classic",
+            GroupProtocol::Consumer => "consumer",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim() {
+            "classic" => Ok(GroupProtocol::Classic),
+            "consumer" => Ok(GroupProtocol::Consumer),
+            other => Err(ConfigError {
+                var: "KAFKA_GROUP_PROTOCOL",
+                problem: format!("must be `consumer` or `classic`, got {other:?}"),
+            }),
+        }
+    }
 }
 
 /// Shortest `TOKEN_SECRET` accepted: 128 bits of hex, so tokens cannot be
@@ -124,6 +163,7 @@ impl Settings {
             )?,
             kafka_topic_prefix: prefix,
             database_pool_size: parse_count("DATABASE_POOL_SIZE", &get("DATABASE_POOL_SIZE", "8"))?,
+            kafka_group_protocol: GroupProtocol::parse(&get("KAFKA_GROUP_PROTOCOL", "consumer"))?,
         })
     }
 
@@ -193,6 +233,7 @@ mod tests {
         assert_eq!(s.seat_command_partitions, 16);
         assert_eq!(s.worker_metrics_addr.to_string(), "127.0.0.1:9464");
         assert_eq!(s.database_pool_size, 8);
+        assert_eq!(s.kafka_group_protocol, GroupProtocol::Consumer);
         assert_eq!(s.command_topic(), "concert.seat-commands");
         assert_eq!(s.consumer_group(), "concert.workers");
         assert!(s.replay_group().starts_with("concert.replay-"));
@@ -215,6 +256,7 @@ mod tests {
             ("HTTP_ADDR", "localhost"),
             ("WORKER_METRICS_ADDR", ":x"),
             ("KAFKA_TOPIC_PREFIX", "a b"),
+            ("KAFKA_GROUP_PROTOCOL", "eager"),
         ] {
             let err = settings(&[("TOKEN_SECRET", SECRET), (var, value)])
                 .map(|_| ())
@@ -230,8 +272,10 @@ mod tests {
             ("KAFKA_TOPIC_PREFIX", "test.x-1."),
             ("SEAT_COMMAND_PARTITIONS", "4"),
             ("HTTP_ADDR", "0.0.0.0:0"),
+            ("KAFKA_GROUP_PROTOCOL", "classic"),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.kafka_group_protocol, GroupProtocol::Classic);
         assert_eq!(s.command_topic(), "test.x-1.seat-commands");
         assert_eq!(s.seat_command_partitions, 4);
         assert_eq!(s.http_addr.port(), 0);

@@ -8,7 +8,7 @@ use crate::apply::{
 };
 use crate::metrics::Metrics;
 use anyhow::Context;
-use domain::config::Settings;
+use domain::config::{GroupProtocol, Settings};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
@@ -85,21 +85,29 @@ pub fn create(
         revoked: Mutex::default(),
         metrics,
     };
-    let consumer: CommandConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &settings.kafka_brokers)
         .set("group.id", group)
+        .set("group.protocol", settings.kafka_group_protocol.as_str())
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "500")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "60000")
         // The broker answers a fetch as soon as it has data for it
         // (fetch.min.bytes=1), so this wait only paces the fetches of an
         // idle partition set; librdkafka's default.
         .set("fetch.wait.max.ms", "500")
-        .set("statistics.interval.ms", "5000")
+        .set("statistics.interval.ms", "5000");
+    if settings.kafka_group_protocol == GroupProtocol::Classic {
+        // With KIP-848 these are the broker's (group.consumer.*), and
+        // librdkafka refuses them.
+        config
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
+    }
+    let consumer: CommandConsumer = config
         .create_with_context(context)
         .context("creating the Kafka consumer")?;
     consumer

@@ -71,6 +71,11 @@ async fn start_containers() -> Infra {
     let kafka = apache::Kafka::default()
         .with_jvm_image()
         .with_tag(KAFKA_IMAGE_TAG)
+        // The workers' KIP-848 group, as scripts/common.sh configures it.
+        .with_env_var("KAFKA_GROUP_CONSUMER_SESSION_TIMEOUT_MS", "10000")
+        .with_env_var("KAFKA_GROUP_CONSUMER_MIN_SESSION_TIMEOUT_MS", "6000")
+        .with_env_var("KAFKA_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", "1000")
+        .with_env_var("KAFKA_GROUP_CONSUMER_MIN_HEARTBEAT_INTERVAL_MS", "1000")
         .start()
         .await
         .unwrap_or_else(|e| panic!("starting Kafka: {e}"));

@@ -519,6 +519,11 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={data}
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
+# As scripts/common.sh: the KIP-848 group's session timeout and heartbeat.
+group.consumer.session.timeout.ms=10000
+group.consumer.min.session.timeout.ms=6000
+group.consumer.heartbeat.interval.ms=1000
+group.consumer.min.heartbeat.interval.ms=1000
 default.replication.factor={rf}
 min.insync.replicas={min_isr}
 offsets.topic.replication.factor={rf}
