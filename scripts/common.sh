@@ -168,6 +168,8 @@ KAFKA_HOME_DIR="$LOCAL_DIR/kafka"
 # The chaos test starts clusters of its own from the same jars.
 export KAFKA_LIBS="${KAFKA_LIBS:-$KAFKA_HOME_DIR/libs}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+# The brokers' logging: warnings and errors only.
+KAFKA_LOG4J="$REPO_ROOT/kafka/log4j2.properties"
 
 # Debian's packages for java and mvn when either is missing.
 ensure_java_maven() {
@@ -201,7 +203,7 @@ ensure_kafka_libs() {
 # leaves the page cache to the log.
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}"
 
-# Writes DIR/server.properties and DIR/log4j2.properties for one combined
+# Writes DIR/server.properties for one combined
 # node (broker and controller) on HOST:PORT, its controller on CPORT, its
 # log under DIR/data.
 write_kafka_config() {
@@ -240,18 +242,6 @@ transaction.state.log.min.isr=1
 log.segment.bytes=16777216
 log.retention.hours=24
 PROPS
-  cat >"$dir/log4j2.properties" <<'PROPS'
-# Written by scripts/common.sh: warnings and errors only, to stdout.
-status=warn
-appender.out.type=Console
-appender.out.name=OUT
-appender.out.layout.type=PatternLayout
-appender.out.layout.pattern=[%d] %p %m (%c)%n
-rootLogger.level=WARN
-rootLogger.appenderRef.out.ref=OUT
-logger.started.name=kafka.server.KafkaRaftServer
-logger.started.level=INFO
-PROPS
 }
 
 # Starts one combined Kafka node with its state in DIR (formatted on first
@@ -265,10 +255,10 @@ start_kafka_node() {
   write_kafka_config "$dir" "$host" "$port" "$cport"
   if [[ ! -f $dir/data/meta.properties ]]; then
     local cluster_id
-    cluster_id=$(java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    cluster_id=$(java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
       kafka.tools.StorageTool random-uuid)
     log "kafka: formatting storage in ${dir#"$REPO_ROOT"/}/data (cluster $cluster_id)"
-    java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
       >>"$dir/kafka.log" 2>&1 ||
       die "formatting Kafka's storage failed (see $dir/kafka.log)"
@@ -281,7 +271,7 @@ start_kafka_node() {
   (
     exec setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -Djava.awt.headless=true \
-      -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+      -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
       kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null
   ) &
   KAFKA_NODE_PID=$!

@@ -548,17 +548,9 @@ log.segment.bytes=16777216
     )
 }
 
-/// Warnings and errors only, plus the "started" line.
-const LOG4J: &str = "status=warn
-appender.out.type=Console
-appender.out.name=OUT
-appender.out.layout.type=PatternLayout
-appender.out.layout.pattern=[%d] %p %m (%c)%n
-rootLogger.level=WARN
-rootLogger.appenderRef.out.ref=OUT
-logger.started.name=kafka.server.KafkaRaftServer
-logger.started.level=INFO
-";
+/// The brokers' logging, shared with scripts/common.sh: warnings and
+/// errors only, plus the "started" line.
+const LOG4J: &str = include_str!("../../../kafka/log4j2.properties");
 
 #[cfg(test)]
 mod tests {
