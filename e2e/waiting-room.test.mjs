@@ -100,8 +100,12 @@ after(async () => {
 
 test('queue, hold, charge and pay through the page', async () => {
   // A blocker takes the only active slot, so the page user has to wait.
-  const blocker = (await call('POST', '/v1/users', { body: {} })).data.user_id;
-  const entered = await call('POST', '/v1/queue/tokens', { body: { user_id: blocker } });
+  const registered = (await call('POST', '/v1/users', { body: {} })).data;
+  const blocker = registered.user_id;
+  const entered = await call('POST', '/v1/queue/tokens', {
+    token: registered.user_key,
+    body: { user_id: blocker },
+  });
   assert.equal(entered.status, 201, JSON.stringify(entered.data));
   const blockerToken = entered.data.token;
   await until('the blocker to be admitted', async () =>

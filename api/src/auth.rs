@@ -4,8 +4,10 @@
 use crate::batch::read_entries;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::user_key::UserKey;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
 use domain::queue::{Entry, QueueStatus};
 use domain::{TokenId, UserId};
@@ -29,6 +31,58 @@ pub struct ActiveToken(pub Caller);
 
 /// A token whose HMAC checks out, not yet looked up: the entry may be unknown.
 pub struct VerifiedToken(pub TokenId);
+
+/// SPEC's "any": the user's key, or any valid queue token of the user
+/// whatever its status. Holds the user and the database's clock.
+pub struct AnyCredential {
+    pub user_id: UserId,
+    pub now: DateTime<Utc>,
+}
+
+impl FromRequestParts<AppState> for AnyCredential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match user_key(&parts.headers) {
+            Some(key) => {
+                let row: Option<(uuid::Uuid, DateTime<Utc>)> =
+                    sqlx::query_as("select user_id, now() from users where key_hash = $1")
+                        .bind(key.hash())
+                        .fetch_optional(&state.pool)
+                        .await?;
+                let (user, now) = row.ok_or(ApiError::InvalidToken)?;
+                Ok(AnyCredential {
+                    user_id: UserId(user),
+                    now,
+                })
+            }
+            None => {
+                let caller = caller(parts, state).await?;
+                Ok(AnyCredential {
+                    user_id: caller.user_id,
+                    now: caller.now,
+                })
+            }
+        }
+    }
+}
+
+/// The user key of the request (`Authorization: Bearer uk_…`), if it has
+/// one of that shape.
+pub fn user_key(headers: &HeaderMap) -> Option<UserKey> {
+    bearer_in(headers).and_then(UserKey::parse)
+}
+
+/// The credentials of the request's `Bearer` authorization, if any.
+fn bearer_in(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+}
 
 impl FromRequestParts<AppState> for AnyToken {
     type Rejection = ApiError;
@@ -70,11 +124,7 @@ impl FromRequestParts<AppState> for ActiveToken {
 /// The entry id in the request's bearer token, checked against its HMAC
 /// before any database work.
 pub fn token_id(parts: &Parts, state: &AppState) -> Result<TokenId, ApiError> {
-    parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer)
+    bearer_in(&parts.headers)
         .and_then(|token| state.tokens.verify(token))
         .ok_or(ApiError::InvalidToken)
 }

@@ -15,6 +15,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("the queue token is not active")]
     TokenNotActive,
+    #[error("entering a waiting room needs `Authorization: Bearer <user_key>` of the user named in the body")]
+    InvalidCredentials,
+    #[error("too many requests from this address; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
     #[error("{detail}")]
@@ -45,6 +49,8 @@ impl ApiError {
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
             Self::TokenNotActive => (StatusCode::FORBIDDEN, "TOKEN_NOT_ACTIVE"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::IdempotencyKeyReused => {
@@ -109,7 +115,13 @@ impl IntoResponse for ApiError {
             };
             tracing::error!(code, cause, "request failed");
         }
-        problem(status, code, &self.to_string())
+        let mut response = problem(status, code, &self.to_string());
+        if let Self::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }
 

@@ -11,11 +11,14 @@ pub mod metrics;
 pub mod notifier;
 pub mod openapi;
 pub mod publisher;
+pub mod rate_limit;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod token;
+pub mod user_key;
 pub mod waiting_line;
 
 pub use startup::Application;

@@ -58,8 +58,10 @@ impl Modify for BearerScheme {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("queue token")
                     .description(Some(
-                        "The `token` from `POST /v1/queue/tokens`. Endpoints marked \
-                         *active* need a token whose status is `active` (else `403 TOKEN_NOT_ACTIVE`).",
+                        "The `token` from `POST /v1/queue/tokens`, or the `user_key` from \
+                         `POST /v1/users`. Entering a waiting room takes the user key; endpoints \
+                         marked *active* need a token whose status is `active` (else `403 \
+                         TOKEN_NOT_ACTIVE`); the others take the user's key or any of their tokens.",
                     ))
                     .build(),
             ),
@@ -146,6 +148,7 @@ fn optional_body_is_not_null(operation: &mut serde_json::Map<String, Value>) {
 pub enum ErrorCode {
     ValidationError,
     InvalidToken,
+    InvalidCredentials,
     TokenNotActive,
     NotYourReservation,
     UserNotFound,
@@ -158,15 +161,17 @@ pub enum ErrorCode {
     BalanceLimit,
     PayloadTooLarge,
     IdempotencyKeyReused,
+    RateLimited,
     InternalError,
     BrokerUnavailable,
     DatabaseUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::ValidationError,
         Self::InvalidToken,
+        Self::InvalidCredentials,
         Self::TokenNotActive,
         Self::NotYourReservation,
         Self::UserNotFound,
@@ -179,6 +184,7 @@ impl ErrorCode {
         Self::BalanceLimit,
         Self::PayloadTooLarge,
         Self::IdempotencyKeyReused,
+        Self::RateLimited,
         Self::InternalError,
         Self::BrokerUnavailable,
         Self::DatabaseUnavailable,
@@ -196,6 +202,11 @@ impl ErrorCode {
                 "INVALID_TOKEN",
                 401,
                 "the bearer token is missing, malformed, forged or unknown",
+            ),
+            Self::InvalidCredentials => (
+                "INVALID_CREDENTIALS",
+                401,
+                "entering a waiting room without the user key of the user named in the body",
             ),
             Self::TokenNotActive => (
                 "TOKEN_NOT_ACTIVE",
@@ -232,6 +243,11 @@ impl ErrorCode {
                 "IDEMPOTENCY_KEY_REUSED",
                 422,
                 "this Idempotency-Key was already used with a different body",
+            ),
+            Self::RateLimited => (
+                "RATE_LIMITED",
+                429,
+                "too many registrations or queue entries from this address; `Retry-After` says when to retry",
             ),
             Self::InternalError => ("INTERNAL_ERROR", 500, "an unexpected error; it is logged"),
             Self::BrokerUnavailable => (
@@ -349,9 +365,10 @@ macro_rules! error_set {
 
 error_set! {
     /// Registration.
-    RegisterErrors => [ValidationError, PayloadTooLarge, DatabaseUnavailable, InternalError];
+    RegisterErrors => [ValidationError, PayloadTooLarge, RateLimited, DatabaseUnavailable, InternalError];
     /// Entering the queue.
-    EnterErrors => [ValidationError, UserNotFound, PayloadTooLarge, DatabaseUnavailable, InternalError];
+    EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, PayloadTooLarge, RateLimited,
+        DatabaseUnavailable, InternalError];
     /// Reads that take any valid token.
     AnyTokenErrors => [InvalidToken, DatabaseUnavailable, InternalError];
     /// The balance: the token's user may have gone.
@@ -461,6 +478,11 @@ pub struct NewUser {
     /// Always 0 for a new user.
     #[schema(example = 0)]
     pub balance: i64,
+    /// The user's secret (at least 128 random bits), shown only here: send
+    /// it as `Authorization: Bearer <user_key>` to enter a waiting room, or
+    /// to any endpoint that takes "any" credential of the user.
+    #[schema(example = "uk_Wm9vbGFuZGVyLWV4YW1wbGUta2V5LW5vdC1yZWFsLTAx")]
+    pub user_key: String,
 }
 
 /// The status of a queue entry.
@@ -889,7 +911,6 @@ mod tests {
             let public = matches!(
                 path.as_str(),
                 "/v1/users"
-                    | "/v1/queue/tokens"
                     | "/v1/concerts"
                     | "/healthz"
                     | "/readyz"

@@ -3,7 +3,9 @@
 use crate::batch::{entry_reader, request_recorder};
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
+use crate::rate_limit::RateLimits;
 use crate::routes::router;
+use crate::serve::serve;
 use crate::state::AppState;
 use crate::token::TokenKey;
 use crate::waiting_line::WaitingLine;
@@ -37,12 +39,16 @@ impl Application {
             pool: pool.clone(),
             publisher,
             tokens: TokenKey::new(settings.token_secret.clone()),
-            settings: Arc::new(settings),
+            settings: Arc::new(settings.clone()),
             notifier: Arc::default(),
             line: Arc::new(WaitingLine::new(idle)),
             performances: Arc::default(),
             entries: Arc::new(entry_reader(pool.clone())),
             recorder: Arc::new(request_recorder(pool.clone())),
+            limits: Arc::new(RateLimits::new(
+                settings.rate_limit_per_ip_per_minute,
+                settings.trusted_proxies.clone(),
+            )),
         };
         Ok(Self { listener, state })
     }
@@ -66,13 +72,25 @@ impl Application {
             state.pool.clone(),
             background.clone(),
         ));
+        tokio::spawn(forget_idle_clients(
+            state.limits.clone(),
+            background.clone(),
+        ));
         let publisher = state.publisher.clone();
-        let signal = shutdown.clone();
-        let served = axum::serve(self.listener, router(state))
-            .with_graceful_shutdown(async move { signal.cancelled().await })
-            .await;
+        serve(self.listener, router(state), shutdown).await;
         background.cancel();
         publisher.flush();
-        served.context("serving HTTP")
+        Ok(())
+    }
+}
+
+/// Every minute, drops the rate-limit state of addresses that are quiet.
+async fn forget_idle_clients(limits: Arc<RateLimits>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => limits.forget_idle(),
+        }
     }
 }

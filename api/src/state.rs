@@ -5,6 +5,7 @@ use crate::batch::{AcceptedRow, Batcher};
 use crate::known::KnownIds;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
+use crate::rate_limit::RateLimits;
 use crate::token::TokenKey;
 use crate::waiting_line::WaitingLine;
 use domain::config::Settings;
@@ -25,4 +26,6 @@ pub struct AppState {
     pub entries: Arc<Batcher<domain::TokenId, Option<EntryRow>>>,
     /// Records accepted commands, many per statement.
     pub recorder: Arc<Batcher<AcceptedRow, Option<String>>>,
+    /// Per-address limits on registration and queue entry.
+    pub limits: Arc<RateLimits>,
 }

@@ -18,6 +18,8 @@
     INSUFFICIENT_BALANCE: 'Your balance is too low for this seat. Add funds below, then pay again.',
     TOKEN_NOT_ACTIVE: 'Your booking window has closed. Join the waiting room again to continue.',
     INVALID_TOKEN: 'Your waiting-room pass is no longer valid. Please join again.',
+    INVALID_CREDENTIALS: 'This browser lost its guest key. Join again as a new guest.',
+    RATE_LIMITED: 'Too many attempts from your network. Please wait a moment and try again.',
     BALANCE_LIMIT: 'That would lift your balance above ₩1,000,000,000. Add a smaller amount.',
     RESERVATION_NOT_FOUND: 'That reservation no longer exists. Hold a seat again.',
     NOT_YOUR_RESERVATION: 'That reservation belongs to someone else.',
@@ -50,6 +52,7 @@
 
   const S = {
     user: null,
+    key: null,
     token: null,
     firstPosition: null,
     activeUntil: null,
@@ -88,10 +91,12 @@
 
   // -------------------------------------------------------------- API
 
+  // auth: true sends the queue token, 'key' the guest's user key, false nothing.
   async function api(method, path, { body, auth = true, idempotencyKey } = {}) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (auth && S.token) headers.Authorization = `Bearer ${S.token}`;
+    const credential = auth === 'key' ? S.key : auth ? S.token : null;
+    if (credential) headers.Authorization = `Bearer ${credential}`;
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     let response;
     try {
@@ -217,19 +222,26 @@
 
   async function join() {
     clearNotice();
-    if (!S.user) {
+    if (!S.user || !S.key) {
       const { data } = await api('POST', '/v1/users', { body: {}, auth: false });
       S.user = data.user_id;
+      // The guest's secret: shown once, kept only in this browser.
+      S.key = data.user_key;
       storage.set('concert.user', S.user);
+      storage.set('concert.key', S.key);
     }
     let entered;
     try {
-      entered = await api('POST', '/v1/queue/tokens', { body: { user_id: S.user }, auth: false });
+      entered = await api('POST', '/v1/queue/tokens', { body: { user_id: S.user }, auth: 'key' });
     } catch (e) {
-      if (!(e instanceof ApiError) || e.code !== 'USER_NOT_FOUND') throw e;
-      // A stored user from another database: start over as a new one.
+      const stale = e instanceof ApiError && (e.code === 'USER_NOT_FOUND' || e.code === 'INVALID_CREDENTIALS');
+      if (!stale) throw e;
+      // A stored guest from another database, or without a valid key:
+      // start over as a new one.
       S.user = null;
+      S.key = null;
       storage.set('concert.user', null);
+      storage.set('concert.key', null);
       return join();
     }
     S.token = entered.data.token;
@@ -580,6 +592,7 @@
     $('notice-close').addEventListener('click', clearNotice);
 
     S.user = storage.get('concert.user');
+    S.key = storage.get('concert.key');
     S.token = storage.get('concert.token');
     S.firstPosition = Number(storage.get('concert.first')) || null;
     if (S.token) {

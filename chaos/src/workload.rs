@@ -286,6 +286,8 @@ pub struct User {
     pub idx: usize,
     /// The user id the API gave it.
     pub user_id: String,
+    /// Its user key, to enter the waiting room with.
+    pub key: String,
     /// Its current queue token.
     pub token: String,
     /// Its own random stream.
@@ -300,7 +302,7 @@ pub struct User {
 pub async fn register(ctx: &Ctx, idx: usize, seed: u64) -> anyhow::Result<User> {
     let mut rng = Rng::derive(seed, 1000 + idx as u64);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let user_id = loop {
+    let (user_id, key) = loop {
         let a = ctx
             .call(
                 &mut rng,
@@ -312,8 +314,14 @@ pub async fn register(ctx: &Ctx, idx: usize, seed: u64) -> anyhow::Result<User> 
             )
             .await;
         if a.status == Some(201) {
-            if let Some(id) = a.body.as_ref().and_then(|b| b["user_id"].as_str()) {
-                break id.to_owned();
+            let field = |name: &str| {
+                a.body
+                    .as_ref()
+                    .and_then(|b| b[name].as_str())
+                    .map(str::to_owned)
+            };
+            if let (Some(id), Some(key)) = (field("user_id"), field("user_key")) {
+                break (id, key);
             }
         }
         anyhow::ensure!(Instant::now() < deadline, "registering user {idx}: {a:?}");
@@ -325,6 +333,7 @@ pub async fn register(ctx: &Ctx, idx: usize, seed: u64) -> anyhow::Result<User> 
     let mut user = User {
         idx,
         user_id,
+        key,
         token: String::new(),
         rng,
         ok_charges: Vec::new(),
@@ -342,13 +351,14 @@ pub async fn register(ctx: &Ctx, idx: usize, seed: u64) -> anyhow::Result<User> 
 pub async fn enter_queue(ctx: &Ctx, user: &mut User) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = json!({"user_id": user.user_id});
+    let key = user.key.clone();
     while Instant::now() < deadline {
         let a = ctx
             .call(
                 &mut user.rng,
                 Method::POST,
                 "/v1/queue/tokens",
-                None,
+                Some(&key),
                 None,
                 Some(&body),
             )

@@ -3,7 +3,7 @@
 //! with a message naming the variable.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A value that must never appear in logs or debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,6 +55,12 @@ pub struct Settings {
     /// The workers' consumer group protocol (`KAFKA_GROUP_PROTOCOL`; not in
     /// the SPEC table: a tuning knob). See [`GroupProtocol`].
     pub kafka_group_protocol: GroupProtocol,
+    /// Registrations and queue entries each allowed per client address and
+    /// minute (`RATE_LIMIT_PER_IP_PER_MINUTE`, SPEC rule 12); 0 turns the
+    /// limit off.
+    pub rate_limit_per_ip_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Which Kafka consumer group protocol the workers speak.
@@ -164,6 +170,11 @@ impl Settings {
             kafka_topic_prefix: prefix,
             database_pool_size: parse_count("DATABASE_POOL_SIZE", &get("DATABASE_POOL_SIZE", "8"))?,
             kafka_group_protocol: GroupProtocol::parse(&get("KAFKA_GROUP_PROTOCOL", "consumer"))?,
+            rate_limit_per_ip_per_minute: parse_limit(
+                "RATE_LIMIT_PER_IP_PER_MINUTE",
+                &get("RATE_LIMIT_PER_IP_PER_MINUTE", "60"),
+            )?,
+            trusted_proxies: parse_addresses("TRUSTED_PROXIES", &get("TRUSTED_PROXIES", ""))?,
         })
     }
 
@@ -188,6 +199,29 @@ fn parse_addr(var: &'static str, value: &str) -> Result<SocketAddr, ConfigError>
         var,
         problem: format!("must be an address such as 127.0.0.1:8080, got {value:?}"),
     })
+}
+
+/// A whole number, 0 included (0 switches the limit off).
+fn parse_limit(var: &'static str, value: &str) -> Result<u32, ConfigError> {
+    value.trim().parse::<u32>().map_err(|_| ConfigError {
+        var,
+        problem: format!("must be a whole number (0 turns it off), got {value:?}"),
+    })
+}
+
+/// Comma-separated IP addresses; empty means none.
+fn parse_addresses(var: &'static str, value: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse().map_err(|_| ConfigError {
+                var,
+                problem: format!("must be comma-separated IP addresses, got {a:?}"),
+            })
+        })
+        .collect()
 }
 
 /// A positive whole number that fits comfortably in an `i32` for SQL.
@@ -234,6 +268,8 @@ mod tests {
         assert_eq!(s.worker_metrics_addr.to_string(), "127.0.0.1:9464");
         assert_eq!(s.database_pool_size, 8);
         assert_eq!(s.kafka_group_protocol, GroupProtocol::Consumer);
+        assert_eq!(s.rate_limit_per_ip_per_minute, 60);
+        assert!(s.trusted_proxies.is_empty());
         assert_eq!(s.command_topic(), "concert.seat-commands");
         assert_eq!(s.consumer_group(), "concert.workers");
         assert!(s.replay_group().starts_with("concert.replay-"));
@@ -257,6 +293,8 @@ mod tests {
             ("WORKER_METRICS_ADDR", ":x"),
             ("KAFKA_TOPIC_PREFIX", "a b"),
             ("KAFKA_GROUP_PROTOCOL", "eager"),
+            ("RATE_LIMIT_PER_IP_PER_MINUTE", "-1"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
         ] {
             let err = settings(&[("TOKEN_SECRET", SECRET), (var, value)])
                 .map(|_| ())
@@ -279,6 +317,14 @@ mod tests {
         assert_eq!(s.command_topic(), "test.x-1.seat-commands");
         assert_eq!(s.seat_command_partitions, 4);
         assert_eq!(s.http_addr.port(), 0);
+        let s = settings(&[
+            ("TOKEN_SECRET", SECRET),
+            ("RATE_LIMIT_PER_IP_PER_MINUTE", "0"),
+            ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.rate_limit_per_ip_per_minute, 0);
+        assert_eq!(s.trusted_proxies.len(), 2);
     }
 
     #[test]

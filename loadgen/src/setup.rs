@@ -77,9 +77,13 @@ async fn register(client: &reqwest::Client, url: &str) -> anyhow::Result<Member>
     let user_id = user["user_id"]
         .as_str()
         .context("POST /v1/users gave no user_id")?;
+    let key = user["user_key"]
+        .as_str()
+        .context("POST /v1/users gave no user_key")?;
     let entry: Value = expect_json(
         client
             .post(format!("{url}/v1/queue/tokens"))
+            .bearer_auth(key)
             .json(&json!({ "user_id": user_id }))
             .send()
             .await?,

@@ -1,4 +1,4 @@
-use crate::auth::AnyToken;
+use crate::auth::AnyCredential;
 use crate::error::ApiError;
 use crate::extract::{IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn balance(
     State(state): State<AppState>,
-    AnyToken(caller): AnyToken,
+    caller: AnyCredential,
 ) -> Result<Json<Value>, ApiError> {
     let balance: i64 = sqlx::query_scalar("select balance from users where user_id = $1")
         .bind(caller.user_id.0)
@@ -60,7 +60,7 @@ pub struct ChargeBody {
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn charge(
     State(state): State<AppState>,
-    AnyToken(caller): AnyToken,
+    caller: AnyCredential,
     key: IdempotencyKey,
     JsonBody(body): JsonBody<ChargeBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

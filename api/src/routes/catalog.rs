@@ -1,4 +1,4 @@
-use crate::auth::{ActiveToken, AnyToken};
+use crate::auth::{ActiveToken, AnyCredential};
 use crate::error::ApiError;
 use crate::extract::int_id;
 use crate::state::AppState;
@@ -150,7 +150,7 @@ pub async fn seats(
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn my_reservations(
     State(state): State<AppState>,
-    AnyToken(caller): AnyToken,
+    caller: AnyCredential,
 ) -> Result<Json<Value>, ApiError> {
     type Row = (uuid::Uuid, i64, i16, i64, String, DateTime<Utc>);
     let rows: Vec<Row> = sqlx::query_as(

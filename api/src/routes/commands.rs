@@ -1,6 +1,6 @@
 //! Reservation and payment commands, and their outcomes.
 
-use crate::auth::{ActiveToken, AnyToken, Caller};
+use crate::auth::{AnyCredential, AnyToken, Caller};
 use crate::batch::{record_accepted, AcceptedRow};
 use crate::error::ApiError;
 use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
@@ -10,6 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use domain::queue::QueueStatus;
 use domain::{
     Command, CommandEnvelope, PerformanceId, RequestId, RequestKind, ReservationId, SeatNumber,
 };
@@ -77,11 +78,16 @@ async fn performance_exists(
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn reserve(
     State(state): State<AppState>,
-    ActiveToken(caller): ActiveToken,
+    AnyToken(caller): AnyToken,
     key: IdempotencyKey,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ReserveBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let hash = body_hash("reserve", &body);
+    if let Some(original) = replay(&state, &caller, RequestKind::Reserve, &key, &hash).await? {
+        return Ok(original);
+    }
+    require_active(&caller)?;
     if body.performance_id <= 0 {
         return Err(ApiError::Validation(
             "performance_id must be a positive integer".into(),
@@ -98,15 +104,7 @@ pub async fn reserve(
         performance_id: performance,
         seat_number: body.seat_number,
     };
-    submit(
-        &state,
-        &caller,
-        key,
-        &headers,
-        command,
-        body_hash("reserve", &body),
-    )
-    .await
+    submit(&state, &caller, key, &headers, command, hash).await
 }
 
 /// `POST /v1/payments`: 202 once the pay command is on Kafka, keyed by the
@@ -129,11 +127,16 @@ pub async fn reserve(
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn pay(
     State(state): State<AppState>,
-    ActiveToken(caller): ActiveToken,
+    AnyToken(caller): AnyToken,
     key: IdempotencyKey,
     headers: HeaderMap,
     JsonBody(body): JsonBody<PayBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let hash = body_hash("pay", &body);
+    if let Some(original) = replay(&state, &caller, RequestKind::Pay, &key, &hash).await? {
+        return Ok(original);
+    }
+    require_active(&caller)?;
     let reservation = ReservationId(uuid_id(&body.reservation_id, "reservation_id")?);
     let row: Option<(uuid::Uuid, i64, i16)> = sqlx::query_as(
         "select user_id, performance_id, seat_number from reservations where reservation_id = $1",
@@ -160,15 +163,44 @@ pub async fn pay(
         performance_id: PerformanceId(performance),
         seat_number,
     };
-    submit(
-        &state,
-        &caller,
-        key,
-        &headers,
-        command,
-        body_hash("pay", &body),
-    )
-    .await
+    submit(&state, &caller, key, &headers, command, hash).await
+}
+
+/// A command retried with its `Idempotency-Key` gets its original `202`
+/// whatever its token's status now (a payment expires the token that made
+/// it), or `422` with another body; `None` when the key is new or absent.
+/// It runs before the token must be active, so the retry of a successful
+/// payment is not refused.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    kind: RequestKind,
+    key: &IdempotencyKey,
+    hash: &str,
+) -> Result<Option<(StatusCode, Json<Value>)>, ApiError> {
+    let Some(k) = &key.0 else {
+        return Ok(None);
+    };
+    let request_id = RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k);
+    let earlier: Option<Option<String>> =
+        sqlx::query_scalar("select body_hash from requests where request_id = $1")
+            .bind(request_id.0)
+            .fetch_optional(&state.pool)
+            .await?;
+    match earlier {
+        Some(Some(h)) if h != hash => Err(ApiError::IdempotencyKeyReused),
+        Some(_) => Ok(Some(accepted(request_id))),
+        None => Ok(None),
+    }
+}
+
+/// Commands need an active token (SPEC rule 2).
+fn require_active(caller: &Caller) -> Result<(), ApiError> {
+    if caller.status == QueueStatus::Active {
+        Ok(())
+    } else {
+        Err(ApiError::TokenNotActive)
+    }
 }
 
 /// Publishes a command and records it as pending. Kafka first: if the broker
@@ -187,18 +219,6 @@ async fn submit(
         Some(k) => RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k),
         None => RequestId::new(),
     };
-    if key.0.is_some() {
-        let earlier: Option<Option<String>> =
-            sqlx::query_scalar("select body_hash from requests where request_id = $1")
-                .bind(request_id.0)
-                .fetch_optional(&state.pool)
-                .await?;
-        match earlier {
-            Some(Some(h)) if h != hash => return Err(ApiError::IdempotencyKeyReused),
-            Some(_) => return Ok(accepted(request_id)),
-            None => {}
-        }
-    }
     let trace_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command)
         .with_trace_id(trace_id)
@@ -261,7 +281,7 @@ pub async fn request_status(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    AnyToken(caller): AnyToken,
+    caller: AnyCredential,
 ) -> Result<Json<Value>, ApiError> {
     let id = RequestId(uuid_id(&raw, "request_id")?);
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
@@ -293,7 +313,11 @@ pub async fn request_status(
     }
 }
 
-async fn read_request(state: &AppState, id: RequestId, caller: &Caller) -> Result<Value, ApiError> {
+async fn read_request(
+    state: &AppState,
+    id: RequestId,
+    caller: &AnyCredential,
+) -> Result<Value, ApiError> {
     type Row = (uuid::Uuid, String, String, Option<String>, Option<Value>);
     let row: Option<Row> = sqlx::query_as(
         "select user_id, kind, status, reason, result from requests where request_id = $1",

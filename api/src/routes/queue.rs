@@ -1,15 +1,17 @@
-use crate::auth::{caller_of, EntryRow, VerifiedToken, ENTRY_COLUMNS};
+use crate::auth::{caller_of, user_key, EntryRow, VerifiedToken, ENTRY_COLUMNS};
 use crate::error::ApiError;
 use crate::extract::{uuid_id, JsonBody};
+use crate::rate_limit::Limited;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Duration;
 use domain::queue::{estimated_wait_seconds, QueueStatus};
 use domain::{TokenId, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
 /// The body of `POST /v1/queue/tokens`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -28,6 +30,7 @@ pub struct EnterBody {
     tag = "queue",
     summary = "Enter the waiting room",
     request_body = EnterBody,
+    security(("queue_token" = [])),
     responses(
         (status = 201, description = "A new place at the end of the line (or already active when there is room)", body = crate::openapi::QueueEntry),
         (status = 200, description = "The user already has a live entry: the same token and place; re-entering never moves anyone", body = crate::openapi::QueueEntry),
@@ -37,19 +40,33 @@ pub struct EnterBody {
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn enter(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<EnterBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let client = state.limits.client_ip(peer.ip(), &headers);
+    state.limits.check(Limited::QueueEntry, client)?;
     let user = UserId(uuid_id(&body.user_id, "user_id")?);
     tracing::Span::current().record("user_id", tracing::field::display(user));
-    let known: bool = sqlx::query_scalar("select exists (select 1 from users where user_id = $1)")
-        .bind(user.0)
-        .fetch_one(&state.pool)
-        .await?;
-    if !known {
+    // The user's own key, not their id alone (SPEC "Tokens"): anyone may
+    // know a user id; only its user has the key.
+    let key = user_key(&headers).ok_or(ApiError::InvalidCredentials)?;
+    let stored: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("select key_hash from users where user_id = $1")
+            .bind(user.0)
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some(stored) = stored else {
         return Err(ApiError::not_found(
             "USER_NOT_FOUND",
             format!("no user {user}"),
         ));
+    };
+    // Digests of 244-bit random keys: comparing them reveals nothing useful,
+    // but compare in constant time anyway.
+    let matches = stored.is_some_and(|h| constant_time_eq(&h, &key.hash()));
+    if !matches {
+        return Err(ApiError::InvalidCredentials);
     }
     let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
     let mut tx = state.pool.begin().await?;
@@ -248,4 +265,9 @@ fn status_body(
         "estimated_wait_seconds": wait_estimate(state, position),
         "active_until": active_until,
     })
+}
+
+/// Equal slices, compared without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,14 +1,19 @@
 use crate::error::ApiError;
 use crate::extract::parse_json;
+use crate::rate_limit::Limited;
 use crate::state::AppState;
+use crate::user_key::UserKey;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::UserId;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
-/// `POST /v1/users`: any JSON object (or nothing) registers a new user.
+/// `POST /v1/users`: any JSON object (or nothing) registers a new user and
+/// answers its `user_key`, the only time the key is shown.
 #[utoipa::path(
     post,
     path = "/v1/users",
@@ -20,8 +25,12 @@ use serde_json::{json, Value};
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let client = state.limits.client_ip(peer.ip(), &headers);
+    state.limits.check(Limited::Registration, client)?;
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
@@ -31,12 +40,15 @@ pub async fn register(
     })?;
     let _: serde_json::Map<String, Value> = parse_json(&body)?;
     let user = UserId::new();
-    sqlx::query("insert into users (user_id) values ($1)")
+    let key = UserKey::generate();
+    sqlx::query("insert into users (user_id, key_hash) values ($1, $2)")
         .bind(user.0)
+        .bind(key.hash())
         .execute(&state.pool)
         .await?;
+    // The key is shown here once; only its hash is kept.
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user_id": user, "balance": 0})),
+        Json(json!({"user_id": user, "balance": 0, "user_key": key.expose()})),
     ))
 }

@@ -112,6 +112,9 @@ pub async fn test_settings(overrides: &[(&str, &str)]) -> Settings {
         ("WORKER_METRICS_ADDR", "127.0.0.1:0".to_owned()),
         ("SEAT_COMMAND_PARTITIONS", "4".to_owned()),
         ("DATABASE_POOL_SIZE", "4".to_owned()),
+        // Tests drive many users from 127.0.0.1; the limit has tests of
+        // its own, which turn it on.
+        ("RATE_LIMIT_PER_IP_PER_MINUTE", "0".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -130,6 +133,9 @@ pub struct TestApp {
     shutdown: CancellationToken,
     api: Option<JoinHandle<anyhow::Result<()>>>,
     workers: Vec<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
+    /// Each registered user's key, by user id, so a test can enter a
+    /// waiting room as any user it made.
+    keys: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// A migrated database, the topic, one API and one worker.
@@ -159,6 +165,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         shutdown: CancellationToken::new(),
         api: None,
         workers: Vec::new(),
+        keys: Default::default(),
     };
     app.address = app.start_api().await;
     app.start_worker().await;
@@ -234,21 +241,56 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// Registers a user; returns its id (its key is remembered).
     pub async fn register(&self) -> String {
         let body = json_of(
             self.post("/v1/users", None, json!({})).await,
             StatusCode::CREATED,
         )
         .await;
-        body["user_id"].as_str().unwrap_or_default().to_owned()
+        let user = body["user_id"].as_str().unwrap_or_default().to_owned();
+        let key = body["user_key"].as_str().unwrap_or_default().to_owned();
+        self.remember_key(&user, &key);
+        user
+    }
+
+    /// Notes `key` as the user key of `user` (for users made in SQL).
+    pub fn remember_key(&self, user: &str, key: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(user.to_owned(), key.to_owned());
+        }
+    }
+
+    /// The key of a user this test registered.
+    pub fn key_of(&self, user: &str) -> String {
+        self.keys
+            .lock()
+            .ok()
+            .and_then(|keys| keys.get(user).cloned())
+            .unwrap_or_else(|| panic!("no key known for user {user}"))
+    }
+
+    /// `POST /v1/queue/tokens` for `user` with its key, on `base` (an API
+    /// instance's URL).
+    pub async fn enter_queue_on(&self, base: &str, user: &str) -> Response {
+        self.client
+            .post(format!("{base}/v1/queue/tokens"))
+            .bearer_auth(self.key_of(user))
+            .json(&json!({"user_id": user}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /v1/queue/tokens: {e}"))
+    }
+
+    /// `POST /v1/queue/tokens` for `user` with its key.
+    pub async fn enter_queue(&self, user: &str) -> Response {
+        self.enter_queue_on(&self.address, user).await
     }
 
     /// Registers a user and waits until their queue token is active.
     pub async fn active_user(&self) -> (String, String) {
         let user = self.register().await;
-        let body = self
-            .post("/v1/queue/tokens", None, json!({"user_id": user}))
-            .await;
+        let body = self.enter_queue(&user).await;
         let token = json_of(body, StatusCode::CREATED).await["token"]
             .as_str()
             .unwrap_or_default()

@@ -9,5 +9,7 @@ mod journey;
 mod observability;
 mod payments;
 mod queue;
+mod security;
 mod setup;
+mod slow_clients;
 mod validation;

@@ -172,16 +172,7 @@ async fn metrics_show_the_waiting_line() {
     let app = spawn_app_with_capacity_one().await;
     let (_, _active) = app.active_user().await;
     let second = app.register().await;
-    let entered = json_of(
-        app.post(
-            "/v1/queue/tokens",
-            None,
-            serde_json::json!({"user_id": second}),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let entered = json_of(app.enter_queue(&second).await, StatusCode::CREATED).await;
     assert_eq!(entered["status"], "waiting");
     eventually(Duration::from_secs(10), || async {
         let text = scrape(&app).await;

@@ -583,9 +583,7 @@ enum Habit {
 /// Joins the waiting room again after a payment ended the turn; returns the
 /// new, active token.
 async fn rejoin(app: &TestApp, user: &str) -> String {
-    let response = app
-        .post("/v1/queue/tokens", None, json!({"user_id": user}))
-        .await;
+    let response = app.enter_queue(user).await;
     let status = response.status();
     assert!(
         status == StatusCode::CREATED || status == StatusCode::OK,

@@ -1,6 +1,7 @@
 //! The waiting room (SPEC rules 1 and 2).
 
 use crate::helpers::{eventually, json_of, problem_code, spawn_app_with, TestApp};
+use api::user_key::UserKey;
 use api::waiting_line::WaitingLine;
 use domain::TokenId;
 use futures::stream::{self, StreamExt};
@@ -10,25 +11,33 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+/// `n` users made straight in the database, each with a key the app knows.
 async fn new_users(app: &TestApp, n: i64) -> Vec<String> {
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "insert into users (user_id) select gen_random_uuid() from generate_series(1, $1) returning user_id",
+    let users: Vec<(uuid::Uuid, UserKey)> = (0..n)
+        .map(|_| (uuid::Uuid::new_v4(), UserKey::generate()))
+        .collect();
+    let ids: Vec<uuid::Uuid> = users.iter().map(|(id, _)| *id).collect();
+    let hashes: Vec<Vec<u8>> = users.iter().map(|(_, key)| key.hash()).collect();
+    sqlx::query(
+        "insert into users (user_id, key_hash) select * from unnest($1::uuid[], $2::bytea[])",
     )
-    .bind(n)
-    .fetch_all(&app.pool)
+    .bind(&ids)
+    .bind(&hashes)
+    .execute(&app.pool)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    ids.into_iter().map(|id| id.to_string()).collect()
+    users
+        .iter()
+        .map(|(id, key)| {
+            let id = id.to_string();
+            app.remember_key(&id, key.expose());
+            id
+        })
+        .collect()
 }
 
 async fn enter(app: &TestApp, base: &str, user: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(format!("{base}/v1/queue/tokens"))
-        .json(&json!({"user_id": user}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let response = app.enter_queue_on(base, user).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

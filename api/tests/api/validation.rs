@@ -115,7 +115,7 @@ async fn a_body_over_64_kib_is_413_and_malformed_json_is_400() {
     let unknown_user = app
         .post(
             "/v1/queue/tokens",
-            None,
+            Some(api::user_key::UserKey::generate().expose()),
             json!({"user_id": uuid::Uuid::new_v4()}),
         )
         .await;
