@@ -87,6 +87,10 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The longest `detail` of a validation error: its own words and at most
+/// about 100 characters of the input it quotes.
+pub const MAX_DETAIL_CHARS: usize = 130;
+
 /// The problem+json body of an error.
 pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
     let body = json!({
@@ -115,7 +119,16 @@ impl IntoResponse for ApiError {
             };
             tracing::error!(code, cause, "request failed");
         }
-        let mut response = problem(status, code, &self.to_string());
+        let mut detail = self.to_string();
+        if let Self::Validation(_) = self {
+            // Parser messages quote the input: keep at most ~100 characters
+            // of it (SPEC rule 8).
+            if let Some((cut, _)) = detail.char_indices().nth(MAX_DETAIL_CHARS) {
+                detail.truncate(cut);
+                detail.push('…');
+            }
+        }
+        let mut response = problem(status, code, &detail);
         if let Self::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()

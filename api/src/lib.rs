@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

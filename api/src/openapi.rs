@@ -162,13 +162,16 @@ pub enum ErrorCode {
     PayloadTooLarge,
     IdempotencyKeyReused,
     RateLimited,
+    UnsupportedMediaType,
+    UriTooLong,
+    HeadersTooLarge,
     InternalError,
     BrokerUnavailable,
     DatabaseUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::ValidationError,
         Self::InvalidToken,
         Self::InvalidCredentials,
@@ -185,6 +188,9 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::IdempotencyKeyReused,
         Self::RateLimited,
+        Self::UnsupportedMediaType,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
         Self::InternalError,
         Self::BrokerUnavailable,
         Self::DatabaseUnavailable,
@@ -248,6 +254,17 @@ impl ErrorCode {
                 "RATE_LIMITED",
                 429,
                 "too many registrations or queue entries from this address; `Retry-After` says when to retry",
+            ),
+            Self::UnsupportedMediaType => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                415,
+                "a JSON endpoint called with a body that is not `application/json`",
+            ),
+            Self::UriTooLong => ("URI_TOO_LONG", 414, "the request target is over 8 KiB"),
+            Self::HeadersTooLarge => (
+                "HEADERS_TOO_LARGE",
+                431,
+                "the request headers are over 16 KiB",
             ),
             Self::InternalError => ("INTERNAL_ERROR", 500, "an unexpected error; it is logged"),
             Self::BrokerUnavailable => (
@@ -365,16 +382,16 @@ macro_rules! error_set {
 
 error_set! {
     /// Registration.
-    RegisterErrors => [ValidationError, PayloadTooLarge, RateLimited, DatabaseUnavailable, InternalError];
+    RegisterErrors => [ValidationError, PayloadTooLarge, UnsupportedMediaType, RateLimited, DatabaseUnavailable, InternalError];
     /// Entering the queue.
-    EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, PayloadTooLarge, RateLimited,
+    EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
         DatabaseUnavailable, InternalError];
     /// Reads that take any valid token.
     AnyTokenErrors => [InvalidToken, DatabaseUnavailable, InternalError];
     /// The balance: the token's user may have gone.
     BalanceErrors => [InvalidToken, UserNotFound, DatabaseUnavailable, InternalError];
     /// Charging the balance.
-    ChargeErrors => [ValidationError, InvalidToken, UserNotFound, BalanceLimit, PayloadTooLarge,
+    ChargeErrors => [ValidationError, InvalidToken, UserNotFound, BalanceLimit, PayloadTooLarge, UnsupportedMediaType,
         IdempotencyKeyReused, DatabaseUnavailable, InternalError];
     /// Public reads.
     PublicReadErrors => [DatabaseUnavailable, InternalError];
@@ -386,10 +403,10 @@ error_set! {
         DatabaseUnavailable, InternalError];
     /// The reserve command.
     ReserveErrors => [ValidationError, InvalidToken, TokenNotActive, PerformanceNotFound,
-        PayloadTooLarge, IdempotencyKeyReused, BrokerUnavailable, DatabaseUnavailable, InternalError];
+        PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable, DatabaseUnavailable, InternalError];
     /// The pay command.
     PayErrors => [ValidationError, InvalidToken, TokenNotActive, NotYourReservation,
-        ReservationNotFound, PayloadTooLarge, IdempotencyKeyReused, BrokerUnavailable,
+        ReservationNotFound, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable,
         DatabaseUnavailable, InternalError];
     /// A request's outcome.
     RequestErrors => [ValidationError, InvalidToken, RequestNotFound, DatabaseUnavailable,
@@ -994,6 +1011,7 @@ mod tests {
         // document must not list codes the API never answers.
         let sources = [
             include_str!("error.rs"),
+            include_str!("edge.rs"),
             include_str!("auth.rs"),
             include_str!("extract.rs"),
             include_str!("routes/mod.rs"),

@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: it checks every request first and dresses every answer.
+        .layer(axum::middleware::from_fn(crate::edge::edge))
         .with_state(state)
 }
 

@@ -2,6 +2,7 @@
 //! broker and Postgres.
 
 mod delivery;
+mod edge;
 mod faults;
 mod helpers;
 mod holds;
