@@ -1,7 +1,6 @@
 //! The queue-token extractors: [`AnyToken`] for endpoints any valid token may
 //! use, [`ActiveToken`] for those that need an admitted one (SPEC rule 2).
 
-use crate::batch::read_entries;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::user_key::UserKey;
@@ -11,6 +10,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
 use domain::queue::{Entry, QueueStatus};
 use domain::{TokenId, UserId};
+use store::queue::EntryRow;
 
 /// Who is calling, as their queue entry says.
 #[derive(Debug, Clone)]
@@ -48,16 +48,10 @@ impl FromRequestParts<AppState> for AnyCredential {
     ) -> Result<Self, Self::Rejection> {
         match user_key(&parts.headers) {
             Some(key) => {
-                let row: Option<(uuid::Uuid, DateTime<Utc>)> =
-                    sqlx::query_as("select user_id, now() from users where key_hash = $1")
-                        .bind(key.hash())
-                        .fetch_optional(&state.pool)
-                        .await?;
-                let (user, now) = row.ok_or(ApiError::InvalidToken)?;
-                Ok(AnyCredential {
-                    user_id: UserId(user),
-                    now,
-                })
+                let (user_id, now) = store::users::by_key_hash(&state.pool, &key.hash())
+                    .await?
+                    .ok_or(ApiError::InvalidToken)?;
+                Ok(AnyCredential { user_id, now })
             }
             None => {
                 let caller = caller(parts, state).await?;
@@ -141,7 +135,7 @@ pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, Ap
     let row = match state.entries.submit(token_id).await {
         Some(row) => row,
         // The batch failed: this request's own statement says why.
-        None => read_entries(&state.pool, &[token_id])
+        None => store::queue::entries_by_token(&state.pool, &[token_id])
             .await?
             .pop()
             .flatten(),
@@ -157,32 +151,6 @@ pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, Ap
         entry,
         now: row.now,
     })
-}
-
-/// The columns of [`EntryRow`], for `select {ENTRY_COLUMNS} from queue_entries`.
-pub const ENTRY_COLUMNS: &str =
-    "seq, token_id, user_id, status, active_until, last_seen_at, now() as now";
-
-/// A queue entry as read, with the database's clock.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EntryRow {
-    pub seq: i64,
-    pub token_id: uuid::Uuid,
-    pub user_id: uuid::Uuid,
-    pub status: String,
-    pub active_until: Option<DateTime<Utc>>,
-    pub last_seen_at: DateTime<Utc>,
-    pub now: DateTime<Utc>,
-}
-
-impl EntryRow {
-    pub fn entry(&self) -> Entry {
-        Entry {
-            status: QueueStatus::parse(&self.status).unwrap_or(QueueStatus::Expired),
-            active_until: self.active_until,
-            last_seen_at: self.last_seen_at,
-        }
-    }
 }
 
 /// The credentials of a `Bearer` authorization value; the scheme name is

@@ -14,20 +14,19 @@
 //! their own one-row statement: their error is their own, and a statement
 //! that trips on one row (say, a conflict) cannot fail the others.
 
-use crate::auth::{EntryRow, ENTRY_COLUMNS};
-use domain::{RequestId, RequestKind, TokenId, UserId};
-use sqlx::PgPool;
-use std::collections::{HashMap, HashSet};
+use domain::TokenId;
 use std::future::Future;
 use std::pin::Pin;
+use store::queue::EntryRow;
+use store::requests::PendingRequest;
+use store::PgPool;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 /// The most rows one statement carries.
 pub const MAX_BATCH: usize = 512;
 
 type Reply<O> = oneshot::Sender<Option<O>>;
-type BatchFuture<O> = Pin<Box<dyn Future<Output = Result<Vec<O>, sqlx::Error>> + Send>>;
+type BatchFuture<O> = Pin<Box<dyn Future<Output = Result<Vec<O>, store::Error>> + Send>>;
 
 /// Gathers inputs `I` from concurrent callers into batches for `run`, which
 /// answers with one output per input, in order.
@@ -37,9 +36,9 @@ pub struct Batcher<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts the batching task; it ends when the batcher is dropped.
-    pub fn start<F>(pool: PgPool, run: F) -> Self
+    pub fn start<F>(run: F) -> Self
     where
-        F: Fn(PgPool, Vec<I>) -> BatchFuture<O> + Send + 'static,
+        F: Fn(Vec<I>) -> BatchFuture<O> + Send + 'static,
     {
         let (queue, mut rx) = mpsc::unbounded_channel::<(I, Reply<O>)>();
         tokio::spawn(async move {
@@ -47,7 +46,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
                 let (inputs, replies): (Vec<I>, Vec<Reply<O>>) = pending.drain(..).unzip();
                 let count = inputs.len();
-                match run(pool.clone(), inputs).await {
+                match run(inputs).await {
                     Ok(outputs) if outputs.len() == count => {
                         for (reply, output) in replies.into_iter().zip(outputs) {
                             let _ = reply.send(Some(output));
@@ -78,103 +77,46 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 
 /// Reads queue entries by token id, many requests per statement.
 pub fn entry_reader(pool: PgPool) -> Batcher<TokenId, Option<EntryRow>> {
-    Batcher::start(pool, |pool, tokens: Vec<TokenId>| {
-        Box::pin(async move { read_entries(&pool, &tokens).await })
+    Batcher::start(move |tokens: Vec<TokenId>| {
+        let pool = pool.clone();
+        Box::pin(async move { store::queue::entries_by_token(&pool, &tokens).await })
     })
 }
 
-/// The queue entry of each token, in order; one statement.
-pub async fn read_entries(
-    pool: &PgPool,
-    tokens: &[TokenId],
-) -> Result<Vec<Option<EntryRow>>, sqlx::Error> {
-    let ids: Vec<Uuid> = tokens.iter().map(|t| t.0).collect();
-    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
-        "select {ENTRY_COLUMNS} from queue_entries where token_id = any($1)"
-    ))
-    .bind(&ids)
-    .fetch_all(pool)
-    .await?;
-    let by_token: HashMap<Uuid, EntryRow> = rows.into_iter().map(|r| (r.token_id, r)).collect();
-    // A token asked for twice in one batch gets the row both times.
-    Ok(tokens.iter().map(|t| by_token.get(&t.0).cloned()).collect())
-}
-
-/// An accepted command, as the API records it.
-#[derive(Debug, Clone)]
-pub struct AcceptedRow {
-    pub request_id: RequestId,
-    pub user_id: UserId,
-    pub kind: RequestKind,
-    pub body_hash: String,
-}
-
 /// Records accepted commands, many requests per statement.
-pub fn request_recorder(pool: PgPool) -> Batcher<AcceptedRow, Option<String>> {
-    Batcher::start(pool, |pool, rows: Vec<AcceptedRow>| {
+pub fn request_recorder(pool: PgPool) -> Batcher<PendingRequest, Option<String>> {
+    Batcher::start(move |rows: Vec<PendingRequest>| {
+        let pool = pool.clone();
         Box::pin(async move { record_accepted(&pool, &rows).await })
     })
 }
 
 /// Records accepted commands as `pending` (unless their worker was first)
 /// and answers each with the body hash now stored for its id; one
-/// statement.
+/// statement. The first body of an id wins, as it would have racing alone.
 pub async fn record_accepted(
     pool: &PgPool,
-    rows: &[AcceptedRow],
-) -> Result<Vec<Option<String>>, sqlx::Error> {
-    // One row per id: a statement may not upsert a row twice. The first body
-    // wins, as it would have racing alone.
-    let mut seen: HashSet<Uuid> = HashSet::with_capacity(rows.len());
-    let (mut ids, mut users, mut kinds, mut hashes) = (vec![], vec![], vec![], vec![]);
-    for row in rows {
-        if seen.insert(row.request_id.0) {
-            ids.push(row.request_id.0);
-            users.push(row.user_id.0);
-            kinds.push(row.kind.as_str());
-            hashes.push(row.body_hash.as_str());
-        }
-    }
-    let stored: HashMap<Uuid, Option<String>> = sqlx::query_as(
-        "insert into requests (request_id, user_id, kind, body_hash)
-         select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-         on conflict (request_id) do update
-            set body_hash = coalesce(requests.body_hash, excluded.body_hash)
-         returning request_id, body_hash",
-    )
-    .bind(&ids)
-    .bind(&users)
-    .bind(&kinds)
-    .bind(&hashes)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
+    rows: &[PendingRequest],
+) -> Result<Vec<Option<String>>, store::Error> {
+    let mut conn = pool.acquire().await?;
+    let stored = store::requests::record_pending(&mut conn, rows).await?;
     // Every id was inserted or updated, so each has its row back.
     rows.iter()
-        .map(|row| stored.get(&row.request_id.0).cloned())
+        .map(|row| stored.get(&row.request_id).cloned())
         .collect::<Option<Vec<_>>>()
-        .ok_or(sqlx::Error::RowNotFound)
+        .ok_or(store::Error::RowNotFound)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::postgres::PgPoolOptions;
     use std::sync::{Arc, Mutex};
-
-    /// A pool that is never connected: these batches do not touch it.
-    fn unused_pool() -> PgPool {
-        PgPoolOptions::new()
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
 
     #[tokio::test]
     async fn concurrent_callers_share_batches_and_each_gets_its_own_answer() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let batcher = Batcher::start(unused_pool(), move |_, inputs: Vec<u32>| {
+        let batcher = Batcher::start(move |inputs: Vec<u32>| {
             if let Ok(mut sizes) = seen.lock() {
                 sizes.push(inputs.len());
             }
@@ -193,15 +135,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_batch_sends_each_caller_back_to_its_own_statement() {
-        let batcher = Batcher::start(unused_pool(), |_, _: Vec<u32>| {
-            Box::pin(async { Err(sqlx::Error::PoolClosed) })
-        });
+        let batcher =
+            Batcher::start(|_: Vec<u32>| Box::pin(async { Err(store::Error::PoolClosed) }));
         assert_eq!(batcher.submit(1).await, None::<u32>);
     }
 
     #[tokio::test]
     async fn a_batch_with_too_few_answers_counts_as_failed() {
-        let batcher = Batcher::start(unused_pool(), |_, inputs: Vec<u32>| {
+        let batcher = Batcher::start(|inputs: Vec<u32>| {
             Box::pin(async move { Ok(inputs.into_iter().skip(1).collect()) })
         });
         let answers = futures::future::join(batcher.submit(1), batcher.submit(2)).await;

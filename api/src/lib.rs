@@ -17,7 +17,6 @@ pub mod routes;
 pub mod serve;
 pub mod startup;
 pub mod state;
-pub mod telemetry;
 pub mod token;
 pub mod user_key;
 pub mod waiting_line;

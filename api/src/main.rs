@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    api::telemetry::init();
+    telemetry::init();
     let settings = Settings::from_env()?;
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn cancel_on_signal(token: CancellationToken) {
-    api::telemetry::terminated().await;
+    telemetry::terminated().await;
     tracing::info!("shutting down");
     token.cancel();
 }

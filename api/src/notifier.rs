@@ -1,18 +1,17 @@
-//! Wakes long polls when a worker announces finished requests on the
-//! `request_done` channel. One LISTEN connection per API instance; waiters
-//! register the ids they wait for, so a notification wakes only them.
+//! Wakes long polls when a worker announces finished requests (see
+//! [`store::requests::notify_finished`]). One listening connection per API
+//! instance; waiters register the ids they wait for, so an announcement
+//! wakes only them.
 
-use sqlx::postgres::PgListener;
-use sqlx::PgPool;
+use domain::RequestId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use store::requests::FinishedListener;
+use store::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// The channel the workers notify on (see `workers::apply`).
-pub const CHANNEL: &str = "request_done";
 
 #[derive(Default)]
 pub struct Notifier {
@@ -58,12 +57,12 @@ impl Notifier {
         }
     }
 
-    fn wake(&self, payload: &str) {
+    fn wake(&self, finished: &[RequestId]) {
         let Ok(waiters) = self.waiters.lock() else {
             return;
         };
-        for id in payload.split(',').filter_map(|s| Uuid::parse_str(s).ok()) {
-            if let Some((notify, _)) = waiters.get(&id) {
+        for id in finished {
+            if let Some((notify, _)) = waiters.get(&id.0) {
                 notify.notify_waiters();
             }
         }
@@ -74,7 +73,7 @@ impl Notifier {
     /// reconnecting only delays an answer.
     pub async fn run(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            let mut listener = match PgListener::connect_with(&pool).await {
+            let mut listener = match FinishedListener::connect(&pool).await {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::debug!(error = %e, "LISTEN connection failed");
@@ -84,15 +83,11 @@ impl Notifier {
                     }
                 }
             };
-            if let Err(e) = listener.listen(CHANNEL).await {
-                tracing::debug!(error = %e, "LISTEN failed");
-                continue;
-            }
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     n = listener.recv() => match n {
-                        Ok(n) => self.wake(n.payload()),
+                        Ok(finished) => self.wake(&finished),
                         Err(e) => {
                             tracing::debug!(error = %e, "LISTEN connection lost");
                             break;
@@ -120,7 +115,7 @@ mod tests {
         tokio::pin!(fa, fb);
         fa.as_mut().enable();
         fb.as_mut().enable();
-        notifier.wake(&format!("{a},not-a-uuid"));
+        notifier.wake(&[RequestId(a), RequestId(Uuid::new_v4())]);
         assert!(tokio::time::timeout(Duration::from_millis(100), fa)
             .await
             .is_ok());

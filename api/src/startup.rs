@@ -9,11 +9,8 @@ use crate::serve::serve;
 use crate::state::AppState;
 use crate::token::TokenKey;
 use crate::waiting_line::WaitingLine;
-use anyhow::Context;
 use domain::config::Settings;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -27,12 +24,12 @@ pub struct Application {
 impl Application {
     /// Prepares the API on `listener` (bind port 0 in tests).
     pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
-        let options = PgConnectOptions::from_str(settings.database_url.expose())
-            .context("DATABASE_URL is not a valid Postgres URL")?;
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.database_pool_size)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_lazy_with(options);
+        // A request waits at most 3 s for a connection, then gets a 503.
+        let pool = store::connect(
+            &settings,
+            settings.database_pool_size,
+            Duration::from_secs(3),
+        )?;
         let publisher = Publisher::new(&settings)?;
         let idle = Duration::from_secs(u64::from(settings.queue_idle_timeout_seconds));
         let state = AppState {

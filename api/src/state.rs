@@ -1,7 +1,6 @@
 //! What every handler shares.
 
-use crate::auth::EntryRow;
-use crate::batch::{AcceptedRow, Batcher};
+use crate::batch::Batcher;
 use crate::known::KnownIds;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
@@ -9,8 +8,10 @@ use crate::rate_limit::RateLimits;
 use crate::token::TokenKey;
 use crate::waiting_line::WaitingLine;
 use domain::config::Settings;
-use sqlx::PgPool;
 use std::sync::Arc;
+use store::queue::EntryRow;
+use store::requests::PendingRequest;
+use store::PgPool;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,7 +26,7 @@ pub struct AppState {
     /// Reads queue entries by token, many requests per statement.
     pub entries: Arc<Batcher<domain::TokenId, Option<EntryRow>>>,
     /// Records accepted commands, many per statement.
-    pub recorder: Arc<Batcher<AcceptedRow, Option<String>>>,
+    pub recorder: Arc<Batcher<PendingRequest, Option<String>>>,
     /// Per-address limits on registration and queue entry.
     pub limits: Arc<RateLimits>,
 }

@@ -8,10 +8,10 @@
 //! batched into one update per [`seen_flush_interval`].
 
 use domain::TokenId;
-use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+use store::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -107,19 +107,12 @@ impl WaitingLine {
 
     /// Sets `last_seen_at` of every entry marked since the last flush, in
     /// one statement. On failure the marks are kept for the next try.
-    pub async fn flush_seen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn flush_seen(&self, pool: &PgPool) -> Result<(), store::Error> {
         let batch: Vec<i64> = match self.seen.lock() {
             Ok(mut seen) if !seen.is_empty() => seen.drain().collect(),
             _ => return Ok(()),
         };
-        let written = sqlx::query(
-            "update queue_entries set last_seen_at = now()
-             where seq = any($1) and status = 'waiting'",
-        )
-        .bind(&batch)
-        .execute(pool)
-        .await;
-        if let Err(e) = written {
+        if let Err(e) = store::queue::mark_seen(pool, &batch).await {
             if let Ok(mut seen) = self.seen.lock() {
                 seen.extend(batch);
             }
@@ -128,36 +121,28 @@ impl WaitingLine {
         Ok(())
     }
 
-    pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn refresh(&self, pool: &PgPool) -> Result<(), store::Error> {
         let taken_at = Instant::now();
         let half_idle = (self.idle / 2).as_secs_f64();
-        let rows: Vec<(i64, Uuid, Uuid, bool)> = sqlx::query_as(
-            "select seq, token_id, user_id,
-                    last_seen_at > now() - make_interval(secs => $1)
-             from queue_entries where status = 'waiting' order by seq",
-        )
-        .bind(half_idle)
-        .fetch_all(pool)
-        .await?;
-        let (active, admitted_last_minute): (i64, i64) = sqlx::query_as(
-            "select (select count(*) from queue_entries where status = 'active' and active_until > now()),
-                    (select count(*) from queue_entries where activated_at > now() - interval '60 seconds')",
-        )
-        .fetch_one(pool)
-        .await?;
+        let rows = store::queue::waiting_line(pool, half_idle).await?;
+        let (active, admitted_last_minute) = store::queue::activity(pool).await?;
         let mut waiting = Vec::with_capacity(rows.len());
         let mut fresh = HashMap::with_capacity(rows.len());
-        for (seq, token_id, user_id, recently_seen) in rows {
-            waiting.push(seq);
-            if recently_seen {
-                fresh.insert(token_id, FreshEntry { seq, user_id });
+        for row in rows {
+            waiting.push(row.seq);
+            if row.recently_seen {
+                let entry = FreshEntry {
+                    seq: row.seq,
+                    user_id: row.user_id,
+                };
+                fresh.insert(row.token_id, entry);
             }
         }
         let snapshot = LineSnapshot {
             waiting,
             fresh,
             taken_at: Some(taken_at),
-            active: u64::try_from(active).unwrap_or_default(),
+            active,
             admission_rate: (admitted_last_minute > 0).then(|| admitted_last_minute as f64 / 60.0),
         };
         if let Ok(mut current) = self.snapshot.write() {

@@ -5,8 +5,10 @@
 use crate::infra::{Cluster, OFFSETS_TOPIC};
 use crate::{rng, say, workload, COMMAND_TOPIC, PERFORMANCES, SEATS};
 use anyhow::{bail, Context};
-use sqlx::PgPool;
+use chrono::{TimeDelta, Utc};
 use std::time::Duration;
+use store::catalog::NewPerformance;
+use store::PgPool;
 use tokio::time::Instant;
 
 /// Starts Postgres and the Kafka cluster side by side (a JVM start is the
@@ -68,33 +70,19 @@ async fn migrate(cluster: &Cluster) -> anyhow::Result<()> {
 /// A concert with `PERFORMANCES` future performances of `SEATS` seats at
 /// random prices; returns the performance ids.
 pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<Vec<i64>> {
-    let concert: i64 = sqlx::query_scalar(
-        "insert into concerts (title, artist) values ('Chaos Live', 'The Faults') returning concert_id",
-    )
-    .fetch_one(pool)
-    .await?;
-    let mut ids = Vec::new();
-    for day in 0..PERFORMANCES {
-        let id: i64 = sqlx::query_scalar(
-            "insert into performances (concert_id, starts_at)
-             values ($1, now() + make_interval(days => $2)) returning performance_id",
-        )
-        .bind(concert)
-        .bind(30 + day as i32)
-        .fetch_one(pool)
-        .await?;
-        let prices: Vec<i64> = (0..SEATS).map(|_| rng.range(10, 60) * 1000).collect();
-        sqlx::query(
-            "insert into seats (performance_id, seat_number, price)
-             select $1, n, ($2::bigint[])[n] from generate_series(1, $3) n",
-        )
-        .bind(id)
-        .bind(&prices)
-        .bind(SEATS as i32)
-        .execute(pool)
-        .await?;
-        ids.push(id);
-    }
+    let mut conn = pool.acquire().await?;
+    let concert = store::catalog::add_concert(&mut conn, "Chaos Live", "The Faults").await?;
+    let performances: Vec<NewPerformance> = (0..PERFORMANCES)
+        .map(|day| NewPerformance {
+            starts_at: Utc::now() + TimeDelta::days(30 + day as i64),
+            prices: (0..SEATS).map(|_| rng.range(10, 60) * 1000).collect(),
+        })
+        .collect();
+    let ids: Vec<i64> = store::catalog::add_performances(&mut conn, concert, &performances)
+        .await?
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
     Ok(ids)
 }
 

@@ -15,7 +15,7 @@ pub mod seat;
 pub use command::{Command, CommandEnvelope, DecodeError, COMMAND_VERSION};
 pub use ids::{ConcertId, PaymentId, PerformanceId, RequestId, ReservationId, TokenId, UserId};
 pub use money::{ChargeAmount, Money, BALANCE_LIMIT, MAX_CHARGE};
-pub use outcome::{RejectReason, RequestKind, RequestStatus};
+pub use outcome::{Decision, RejectReason, RequestKind, RequestStatus};
 pub use seat::{SeatKey, SeatNumber, SEATS_PER_PERFORMANCE};
 
 /// Why a value from outside could not become a domain value.

@@ -119,6 +119,24 @@ impl fmt::Display for RejectReason {
     }
 }
 
+/// What a worker decided for one command: the `result` of a success, or
+/// why it was rejected. It becomes the request's final status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Succeeded(serde_json::Value),
+    Rejected(RejectReason),
+}
+
+impl Decision {
+    /// The final status this decision gives its request.
+    pub fn status(&self) -> RequestStatus {
+        match self {
+            Self::Succeeded(_) => RequestStatus::Succeeded,
+            Self::Rejected(_) => RequestStatus::Rejected,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +168,14 @@ mod tests {
         assert!(!RequestStatus::Pending.is_final());
         assert!(RequestStatus::Succeeded.is_final());
         assert!(RequestStatus::Rejected.is_final());
+    }
+
+    #[test]
+    fn a_decision_gives_its_request_a_final_status() {
+        let ok = Decision::Succeeded(serde_json::json!({}));
+        assert_eq!(ok.status(), RequestStatus::Succeeded);
+        let no = Decision::Rejected(RejectReason::SeatTaken);
+        assert_eq!(no.status(), RequestStatus::Rejected);
+        assert!(ok.status().is_final() && no.status().is_final());
     }
 }

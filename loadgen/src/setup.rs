@@ -3,10 +3,13 @@
 //! there are enough distinct seats for every reserve to succeed).
 
 use anyhow::{bail, Context};
+use chrono::{NaiveTime, TimeDelta, Utc};
+use domain::ConcertId;
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use store::catalog::NewPerformance;
+use store::PgPool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -164,13 +167,11 @@ pub struct Seats {
 
 impl Seats {
     pub async fn new(pool: PgPool) -> anyhow::Result<Self> {
-        let concert_id: i64 = sqlx::query_scalar(
-            "insert into concerts (title, artist) values ('Benchmark night', 'loadgen')
-             returning concert_id",
-        )
-        .fetch_one(&pool)
-        .await
-        .context("creating the bench concert")?;
+        let mut conn = pool.acquire().await?;
+        let concert_id = store::catalog::add_concert(&mut conn, "Benchmark night", "loadgen")
+            .await
+            .context("creating the bench concert")?
+            .0;
         Ok(Self {
             pool,
             concert_id,
@@ -186,28 +187,24 @@ impl Seats {
         if need <= have {
             return Ok(());
         }
-        let more = (need - have).div_ceil(SEATS_PER_PERFORMANCE) as i32;
-        let mut tx = self.pool.begin().await?;
-        let created: Vec<i64> = sqlx::query_scalar(
-            "insert into performances (concert_id, starts_at, total_seats)
-             select $1, date_trunc('day', now()) + interval '60 days' + make_interval(mins => g), 50
-               from generate_series(1, $2) g
-             returning performance_id",
-        )
-        .bind(self.concert_id)
-        .bind(more)
-        .fetch_all(&mut *tx)
-        .await
-        .context("creating bench performances")?;
-        sqlx::query(
-            "insert into seats (performance_id, seat_number, price)
-             select p, s, 80000 from unnest($1::bigint[]) p, generate_series(1, 50) s",
-        )
-        .bind(&created)
-        .execute(&mut *tx)
-        .await
-        .context("creating bench seats")?;
-        tx.commit().await?;
+        let more = (need - have).div_ceil(SEATS_PER_PERFORMANCE) as i64;
+        // Distinct start times, a minute apart, two months out.
+        let day = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc() + TimeDelta::days(60);
+        let offset = self.performances.len() as i64;
+        let new: Vec<NewPerformance> = (1..=more)
+            .map(|g| NewPerformance {
+                starts_at: day + TimeDelta::minutes(offset + g),
+                prices: vec![80_000; SEATS_PER_PERFORMANCE as usize],
+            })
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        let created: Vec<i64> =
+            store::catalog::add_performances(&mut conn, ConcertId(self.concert_id), &new)
+                .await
+                .context("creating bench performances")?
+                .into_iter()
+                .map(|p| p.0)
+                .collect();
         self.performances.extend(created);
         Ok(())
     }

@@ -3,14 +3,10 @@
 //! jobs (queue admission, hold expiry).
 
 pub mod apply;
-mod bulk;
 pub mod consumer;
-pub mod db;
 pub mod jobs;
 pub mod kafka;
 pub mod metrics;
-pub mod seed;
 pub mod startup;
-pub mod telemetry;
 
 pub use startup::Worker;

@@ -1,7 +1,8 @@
 use anyhow::Context;
 use domain::config::Settings;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use workers::{db, kafka, seed, telemetry, Worker};
+use workers::{kafka, Worker};
 
 const USAGE: &str = "usage: workers [run | migrate | seed | replay]
   run      consume commands and run the background jobs (default)
@@ -18,8 +19,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     match command.as_str() {
         "run" => {
-            db::MIGRATOR
-                .run(&db::connect(&settings, 1).await?)
+            store::migrate(&store::connect(&settings, 1, Duration::from_secs(5))?)
                 .await
                 .context("the database is not migrated; run `workers migrate`")?;
             let worker = Worker::build(settings).await?;
@@ -27,13 +27,14 @@ async fn main() -> anyhow::Result<()> {
             worker.run_until_stopped(shutdown).await
         }
         "migrate" => {
-            db::create_and_migrate(&settings).await?;
+            store::create_and_migrate(&settings).await?;
             kafka::ensure_topics(&settings).await?;
             tracing::info!("database migrated and topics created");
             Ok(())
         }
         "seed" => {
-            let seeded = seed::seed_if_empty(&db::connect(&settings, 1).await?).await?;
+            let pool = store::connect(&settings, 1, Duration::from_secs(5))?;
+            let seeded = store::catalog::seed_demo_if_empty(&pool).await?;
             tracing::info!(seeded, "seed done");
             Ok(())
         }

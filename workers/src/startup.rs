@@ -3,18 +3,24 @@
 use crate::apply::Rules;
 use crate::consumer::{self, apply_with_retry, Applied, CommandConsumer};
 use crate::metrics::{self, Metrics};
-use crate::{db, jobs, kafka};
+use crate::{jobs, kafka};
 use anyhow::Context;
 use domain::config::Settings;
 use rdkafka::consumer::Consumer;
-use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use store::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// How long a worker waits for a database connection before it counts
+/// Postgres as unreachable and backs off.
+const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A worker: a member of the consumer group that applies commands, with the
+/// background jobs and its metrics endpoint.
 pub struct Worker {
     settings: Settings,
     pool: PgPool,
@@ -27,7 +33,7 @@ impl Worker {
     /// Connects to Postgres and Kafka, makes sure the command topic exists,
     /// joins the consumer group and binds the metrics address.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::connect(&settings, settings.database_pool_size).await?;
+        let pool = store::connect(&settings, settings.database_pool_size, DB_ACQUIRE_TIMEOUT)?;
         kafka::ensure_topics(&settings).await?;
         let metrics = Arc::new(Metrics::default());
         let consumer = consumer::create(&settings, &settings.consumer_group(), metrics.clone())?;
@@ -87,7 +93,7 @@ impl Worker {
 /// recorded when first applied, so a replay changes no state; it stops once it
 /// has reached the end the topic had when it started.
 pub async fn replay(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<u64> {
-    let pool = db::connect(&settings, 4).await?;
+    let pool = store::connect(&settings, 4, DB_ACQUIRE_TIMEOUT)?;
     let topic = settings.command_topic();
     let consumer = consumer::create(&settings, &settings.replay_group(), Arc::default())?;
     let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();

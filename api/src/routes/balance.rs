@@ -10,6 +10,7 @@ use domain::money::apply_charge;
 use domain::{ChargeAmount, Money};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use store::balances::{LedgerKind, StoredAnswer};
 
 /// `GET /v1/balance`
 #[utoipa::path(
@@ -25,9 +26,7 @@ pub async fn balance(
     State(state): State<AppState>,
     caller: AnyCredential,
 ) -> Result<Json<Value>, ApiError> {
-    let balance: i64 = sqlx::query_scalar("select balance from users where user_id = $1")
-        .bind(caller.user_id.0)
-        .fetch_optional(&state.pool)
+    let balance: i64 = store::balances::of(&state.pool, caller.user_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found("USER_NOT_FOUND", "the token's user no longer exists")
@@ -66,29 +65,19 @@ pub async fn charge(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let hash = body_hash("charge", &body);
     let mut tx = state.pool.begin().await?;
-    let balance: i64 =
-        sqlx::query_scalar("select balance from users where user_id = $1 for update")
-            .bind(caller.user_id.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found("USER_NOT_FOUND", "the token's user no longer exists")
-            })?;
+    let balance: i64 = store::balances::lock(&mut tx, caller.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("USER_NOT_FOUND", "the token's user no longer exists")
+        })?;
     // Under the user's row lock, so two requests with one key cannot both pass.
     if let Some(k) = &key.0 {
-        let earlier: Option<(String, i16, Value)> = sqlx::query_as(
-            "select body_hash, status_code, response from idempotency_keys where user_id = $1 and key = $2",
-        )
-        .bind(caller.user_id.0)
-        .bind(k)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((earlier_hash, code, response)) = earlier {
-            if earlier_hash != hash {
+        if let Some(earlier) = store::balances::stored_answer(&mut tx, caller.user_id, k).await? {
+            if earlier.body_hash != hash {
                 return Err(ApiError::IdempotencyKeyReused);
             }
-            let status = StatusCode::from_u16(code as u16).unwrap_or(StatusCode::OK);
-            return Ok((status, Json(response)));
+            let status = StatusCode::from_u16(earlier.status_code).unwrap_or(StatusCode::OK);
+            return Ok((status, Json(earlier.response)));
         }
     }
     let current = Money::parse(balance).map_err(|e| ApiError::Internal(e.into()))?;
@@ -97,31 +86,24 @@ pub async fn charge(
         detail: e.to_string(),
     })?;
     let charge_id = uuid::Uuid::new_v4();
-    sqlx::query("update users set balance = $2 where user_id = $1")
-        .bind(caller.user_id.0)
-        .bind(after.krw())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "insert into ledger (user_id, kind, amount, balance_after, reference) values ($1, 'charge', $2, $3, $4)",
+    store::balances::set(&mut tx, caller.user_id, after.krw()).await?;
+    store::balances::add_ledger_entry(
+        &mut tx,
+        caller.user_id,
+        LedgerKind::Charge,
+        body.amount.krw(),
+        after.krw(),
+        charge_id,
     )
-    .bind(caller.user_id.0)
-    .bind(body.amount.krw())
-    .bind(after.krw())
-    .bind(charge_id)
-    .execute(&mut *tx)
     .await?;
     let response = json!({"user_id": caller.user_id, "balance": after.krw()});
     if let Some(k) = &key.0 {
-        sqlx::query(
-            "insert into idempotency_keys (user_id, key, body_hash, status_code, response) values ($1, $2, $3, 200, $4)",
-        )
-        .bind(caller.user_id.0)
-        .bind(k)
-        .bind(&hash)
-        .bind(&response)
-        .execute(&mut *tx)
-        .await?;
+        let answer = StoredAnswer {
+            body_hash: hash,
+            status_code: StatusCode::OK.as_u16(),
+            response: response.clone(),
+        };
+        store::balances::store_answer(&mut tx, caller.user_id, k, &answer).await?;
     }
     tx.commit().await?;
     Ok((StatusCode::OK, Json(response)))

@@ -5,8 +5,8 @@ use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use chrono::{DateTime, Utc};
-use domain::rules::{SeatState, SeatStatus, StoredReservation};
+use domain::rules::{SeatState, SeatStatus};
+use domain::{ConcertId, PerformanceId};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -20,13 +20,11 @@ use std::collections::HashMap;
 )]
 #[tracing::instrument(skip_all)]
 pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("select concert_id, title, artist from concerts order by concert_id")
-            .fetch_all(&state.pool)
-            .await?;
+    let concerts = store::catalog::concerts(&state.pool).await?;
     Ok(Json(Value::Array(
-        rows.into_iter()
-            .map(|(id, title, artist)| json!({"concert_id": id, "title": title, "artist": artist}))
+        concerts
+            .into_iter()
+            .map(|c| json!({"concert_id": c.concert_id.0, "title": c.title, "artist": c.artist}))
             .collect(),
     )))
 }
@@ -49,38 +47,22 @@ pub async fn performances(
     ActiveToken(_caller): ActiveToken,
 ) -> Result<Json<Value>, ApiError> {
     let concert = int_id(&raw, "concert_id")?;
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from concerts where concert_id = $1)")
-            .bind(concert)
-            .fetch_one(&state.pool)
-            .await?;
-    if !exists {
+    if !store::catalog::concert_exists(&state.pool, ConcertId(concert)).await? {
         return Err(ApiError::not_found(
             "CONCERT_NOT_FOUND",
             format!("no concert {concert}"),
         ));
     }
-    let rows: Vec<(i64, DateTime<Utc>, i32, i64)> = sqlx::query_as(
-        "select p.performance_id, p.starts_at, p.total_seats,
-                count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now()))
-           from performances p join seats s using (performance_id)
-          where p.concert_id = $1 and p.starts_at > now()
-          group by p.performance_id
-         having count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now())) > 0
-          order by p.starts_at, p.performance_id",
-    )
-    .bind(concert)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = store::catalog::bookable_performances(&state.pool, ConcertId(concert)).await?;
     Ok(Json(Value::Array(
         rows.into_iter()
-            .map(|(id, starts_at, total, available)| {
+            .map(|p| {
                 json!({
-                    "performance_id": id,
+                    "performance_id": p.performance_id.0,
                     "concert_id": concert,
-                    "starts_at": starts_at,
-                    "total_seats": total,
-                    "available_seats": available,
+                    "starts_at": p.starts_at,
+                    "total_seats": p.total_seats,
+                    "available_seats": p.available_seats,
                 })
             })
             .collect(),
@@ -112,14 +94,7 @@ pub async fn seats(
             ApiError::Validation(format!("status must be available, held or sold, got {s:?}"))
         })?),
     };
-    type Row = (i16, i64, bool, Option<DateTime<Utc>>, DateTime<Utc>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "select seat_number, price, sold, held_until, now() from seats
-          where performance_id = $1 order by seat_number",
-    )
-    .bind(performance)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = store::catalog::seats(&state.pool, PerformanceId(performance)).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(
             "PERFORMANCE_NOT_FOUND",
@@ -128,11 +103,15 @@ pub async fn seats(
     }
     let seats: Vec<Value> = rows
         .into_iter()
-        .filter_map(|(number, price, sold, held_until, now)| {
-            let status = SeatState { sold, held_until }.status(now);
-            filter
-                .is_none_or(|f| f == status)
-                .then(|| json!({"seat_number": number, "price": price, "status": status.as_str()}))
+        .filter_map(|seat| {
+            let state = SeatState {
+                sold: seat.sold,
+                held_until: seat.held_until,
+            };
+            let status = state.status(seat.now);
+            filter.is_none_or(|f| f == status).then(|| {
+                json!({"seat_number": seat.seat_number, "price": seat.price, "status": status.as_str()})
+            })
         })
         .collect();
     Ok(Json(json!({"performance_id": performance, "seats": seats})))
@@ -152,27 +131,19 @@ pub async fn my_reservations(
     State(state): State<AppState>,
     caller: AnyCredential,
 ) -> Result<Json<Value>, ApiError> {
-    type Row = (uuid::Uuid, i64, i16, i64, String, DateTime<Utc>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "select reservation_id, performance_id, seat_number, price, status, held_until
-           from reservations where user_id = $1 order by created_at desc, reservation_id",
-    )
-    .bind(caller.user_id.0)
-    .fetch_all(&state.pool)
-    .await?;
+    let reservations = store::holds::of_user(&state.pool, caller.user_id).await?;
     Ok(Json(Value::Array(
-        rows.into_iter()
-            .map(|(id, performance, seat, price, status, held_until)| {
-                let status = StoredReservation::parse(&status)
-                    .unwrap_or(StoredReservation::Expired)
-                    .visible(held_until, caller.now);
+        reservations
+            .into_iter()
+            .map(|r| {
+                let status = r.status.visible(r.held_until, caller.now);
                 json!({
-                    "reservation_id": id,
-                    "performance_id": performance,
-                    "seat_number": seat,
-                    "price": price,
+                    "reservation_id": r.reservation_id,
+                    "performance_id": r.performance_id.0,
+                    "seat_number": r.seat_number,
+                    "price": r.price,
                     "status": status.as_str(),
-                    "held_until": held_until,
+                    "held_until": r.held_until,
                 })
             })
             .collect(),

@@ -1,7 +1,7 @@
 //! Reservation and payment commands, and their outcomes.
 
 use crate::auth::{AnyCredential, AnyToken, Caller};
-use crate::batch::{record_accepted, AcceptedRow};
+use crate::batch::record_accepted;
 use crate::error::ApiError;
 use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
+use store::requests::PendingRequest;
 
 /// The body of `POST /v1/reservations`.
 #[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
@@ -49,11 +50,7 @@ async fn performance_exists(
     if state.performances.contains(performance.0) {
         return Ok(true);
     }
-    let exists: bool =
-        sqlx::query_scalar("select exists (select 1 from performances where performance_id = $1)")
-            .bind(performance.0)
-            .fetch_one(&state.pool)
-            .await?;
+    let exists = store::catalog::performance_exists(&state.pool, performance).await?;
     if exists {
         state.performances.remember(performance.0);
     }
@@ -138,29 +135,23 @@ pub async fn pay(
     }
     require_active(&caller)?;
     let reservation = ReservationId(uuid_id(&body.reservation_id, "reservation_id")?);
-    let row: Option<(uuid::Uuid, i64, i16)> = sqlx::query_as(
-        "select user_id, performance_id, seat_number from reservations where reservation_id = $1",
-    )
-    .bind(reservation.0)
-    .fetch_optional(&state.pool)
-    .await?;
-    let Some((owner, performance, seat)) = row else {
+    let Some(found) = store::holds::find(&state.pool, reservation).await? else {
         return Err(ApiError::not_found(
             "RESERVATION_NOT_FOUND",
             format!("no reservation {reservation}"),
         ));
     };
-    if owner != caller.user_id.0 {
+    if found.user_id != caller.user_id {
         return Err(ApiError::Forbidden {
             code: "NOT_YOUR_RESERVATION",
             detail: format!("reservation {reservation} belongs to another user"),
         });
     }
-    let seat_number =
-        SeatNumber::parse(i64::from(seat)).map_err(|e| ApiError::Internal(e.into()))?;
+    let seat_number = SeatNumber::parse(i64::from(found.seat_number))
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let command = Command::Pay {
         reservation_id: reservation,
-        performance_id: PerformanceId(performance),
+        performance_id: found.performance_id,
         seat_number,
     };
     submit(&state, &caller, key, &headers, command, hash).await
@@ -182,12 +173,7 @@ async fn replay(
         return Ok(None);
     };
     let request_id = RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k);
-    let earlier: Option<Option<String>> =
-        sqlx::query_scalar("select body_hash from requests where request_id = $1")
-            .bind(request_id.0)
-            .fetch_optional(&state.pool)
-            .await?;
-    match earlier {
+    match store::requests::body_hash_of(&state.pool, request_id).await? {
         Some(Some(h)) if h != hash => Err(ApiError::IdempotencyKeyReused),
         Some(_) => Ok(Some(accepted(request_id))),
         None => Ok(None),
@@ -230,7 +216,7 @@ async fn submit(
         .map_err(ApiError::BrokerUnavailable)?;
     // The worker may already have recorded the outcome: keep it, and only
     // add what the worker does not know (the body hash).
-    let row = AcceptedRow {
+    let row = PendingRequest {
         request_id,
         user_id: caller.user_id,
         kind,
@@ -318,28 +304,19 @@ async fn read_request(
     id: RequestId,
     caller: &AnyCredential,
 ) -> Result<Value, ApiError> {
-    type Row = (uuid::Uuid, String, String, Option<String>, Option<Value>);
-    let row: Option<Row> = sqlx::query_as(
-        "select user_id, kind, status, reason, result from requests where request_id = $1",
-    )
-    .bind(id.0)
-    .fetch_optional(&state.pool)
-    .await?;
+    let request = store::requests::read(&state.pool, id).await?;
     // Another user's request reads as unknown: its existence is not theirs to learn.
-    let Some((_, kind, status, reason, result)) = row.filter(|r| r.0 == caller.user_id.0) else {
+    let Some(request) = request.filter(|r| r.user_id == caller.user_id) else {
         return Err(ApiError::not_found(
             "REQUEST_NOT_FOUND",
             format!("no request {id}"),
         ));
     };
-    let kind = RequestKind::parse(&kind)
-        .map(RequestKind::as_str)
-        .unwrap_or("reserve");
     Ok(json!({
         "request_id": id,
-        "kind": kind,
-        "status": status,
-        "reason": reason,
-        "result": result,
+        "kind": request.kind.as_str(),
+        "status": request.status.as_str(),
+        "reason": request.reason.map(|r| r.code()),
+        "result": request.result,
     }))
 }

@@ -29,12 +29,9 @@ pub async fn healthz() -> Json<Value> {
 )]
 #[tracing::instrument(skip_all)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("select 1").execute(&state.pool),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let database = tokio::time::timeout(Duration::from_secs(2), store::ping(&state.pool))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let broker = state.publisher.broker_reachable().await;
     let status = if database && broker {
         StatusCode::OK

@@ -1,4 +1,4 @@
-use crate::auth::{caller_of, user_key, EntryRow, VerifiedToken, ENTRY_COLUMNS};
+use crate::auth::{caller_of, user_key, VerifiedToken};
 use crate::error::ApiError;
 use crate::extract::{uuid_id, JsonBody};
 use crate::rate_limit::Limited;
@@ -51,12 +51,7 @@ pub async fn enter(
     // The user's own key, not their id alone (SPEC "Tokens"): anyone may
     // know a user id; only its user has the key.
     let key = user_key(&headers).ok_or(ApiError::InvalidCredentials)?;
-    let stored: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("select key_hash from users where user_id = $1")
-            .bind(user.0)
-            .fetch_optional(&state.pool)
-            .await?;
-    let Some(stored) = stored else {
+    let Some(stored) = store::users::key_hash_of(&state.pool, user).await? else {
         return Err(ApiError::not_found(
             "USER_NOT_FOUND",
             format!("no user {user}"),
@@ -71,33 +66,16 @@ pub async fn enter(
     let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
     let mut tx = state.pool.begin().await?;
     // One row lock orders every arrival: seq is gap-free and positions exact.
-    let (last_seq, admitted, mut dropped): (i64, i64, i64) = sqlx::query_as(
-        "select last_seq, admitted_total, dropped_total from queue_counters where id = 1 for update",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let live: Option<EntryRow> = sqlx::query_as(&format!(
-        "select {ENTRY_COLUMNS} from queue_entries where user_id = $1 and status <> 'expired'"
-    ))
-    .bind(user.0)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(row) = live {
+    let counters = store::queue::lock_counters(&mut tx).await?;
+    let mut dropped = counters.dropped_total;
+    if let Some(row) = store::queue::live_entry_of(&mut tx, user).await? {
         let (seq, entry) = (row.seq, row.entry());
         let visible = entry.visible_status(row.now, idle);
         if visible != QueueStatus::Expired {
             // Re-entering is rare next to polling: count exactly, so every
             // answer to a user who re-enters names the same place.
             let position = match visible {
-                QueueStatus::Waiting => {
-                    let ahead: i64 = sqlx::query_scalar(
-                        "select count(*) from queue_entries where status = 'waiting' and seq < $1",
-                    )
-                    .bind(seq)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    u64::try_from(ahead).unwrap_or_default() + 1
-                }
+                QueueStatus::Waiting => store::queue::waiting_ahead_of(&mut tx, seq).await? + 1,
                 _ => 0,
             };
             tx.commit().await?;
@@ -113,39 +91,20 @@ pub async fn enter(
             ));
         }
         // The old entry ran out; it is closed here so the user can rejoin.
-        sqlx::query(
-            "update queue_entries set status = 'expired', expired_at = now() where seq = $1",
-        )
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
+        store::queue::expire_entry(&mut tx, seq).await?;
         if entry.status == QueueStatus::Waiting {
             dropped += 1;
         }
     }
-    let seq = last_seq + 1;
+    let seq = counters.last_seq + 1;
     let token_id = TokenId::new();
-    sqlx::query(
-        "insert into queue_entries (seq, token_id, user_id, status) values ($1, $2, $3, 'waiting')",
-    )
-    .bind(seq)
-    .bind(token_id.0)
-    .bind(user.0)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("update queue_counters set last_seq = $1, dropped_total = $2 where id = 1")
-        .bind(seq)
-        .bind(dropped)
-        .execute(&mut *tx)
-        .await?;
+    store::queue::append(&mut tx, seq, token_id, user, dropped).await?;
     tx.commit().await?;
-    let position = u64::try_from(seq - admitted - dropped).unwrap_or(1).max(1);
+    let position = u64::try_from(seq - counters.admitted_total - dropped)
+        .unwrap_or(1)
+        .max(1);
     // Admit at once when there is room, unless an admission is under way.
-    let admitted_now: i32 = sqlx::query_scalar("select queue_admit($1, $2, $3, false)")
-        .bind(state.settings.queue_active_capacity as i32)
-        .bind(state.settings.active_token_ttl_seconds as i32)
-        .bind(state.settings.queue_idle_timeout_seconds as i32)
-        .fetch_one(&state.pool)
+    let admitted_now = store::queue::admit(&state.pool, &state.settings, false)
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "opportunistic admission failed; the workers will admit");
@@ -153,12 +112,7 @@ pub async fn enter(
         });
     let mut status = QueueStatus::Waiting;
     if admitted_now > 0 {
-        let now_status: String =
-            sqlx::query_scalar("select status from queue_entries where seq = $1")
-                .bind(seq)
-                .fetch_one(&state.pool)
-                .await?;
-        status = QueueStatus::parse(&now_status).unwrap_or(QueueStatus::Waiting);
+        status = store::queue::status_of(&state.pool, seq).await?;
     }
     let position = if status == QueueStatus::Waiting {
         position

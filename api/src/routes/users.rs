@@ -41,11 +41,7 @@ pub async fn register(
     let _: serde_json::Map<String, Value> = parse_json(&body)?;
     let user = UserId::new();
     let key = UserKey::generate();
-    sqlx::query("insert into users (user_id, key_hash) values ($1, $2)")
-        .bind(user.0)
-        .bind(key.hash())
-        .execute(&state.pool)
-        .await?;
+    store::users::insert(&state.pool, user, &key.hash()).await?;
     // The key is shown here once; only its hash is kept.
     Ok((
         StatusCode::CREATED,

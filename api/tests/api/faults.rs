@@ -5,7 +5,8 @@ use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, Tok
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
-use workers::apply::{apply_batch, claim_partition, ApplyError, Delivery, Outcome, Rules};
+use store::leases::claim as claim_partition;
+use workers::apply::{apply_batch, ApplyError, Delivery, Outcome, Rules};
 
 async fn send_raw(app: &TestApp, key: &str, payload: &[u8]) {
     let producer: FutureProducer = ClientConfig::new()

@@ -145,14 +145,13 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let settings = test_settings(overrides).await;
-    workers::db::create_and_migrate(&settings)
+    store::create_and_migrate(&settings)
         .await
         .unwrap_or_else(|e| panic!("migrating: {e:#}"));
     workers::kafka::ensure_topics(&settings)
         .await
         .unwrap_or_else(|e| panic!("creating topics: {e:#}"));
-    let pool = workers::db::connect(&settings, 4)
-        .await
+    let pool = store::connect(&settings, 4, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e:#}"));
     let mut app = TestApp {
         address: String::new(),

@@ -1,4 +1,4 @@
-//! Postgres: connecting, creating the database and migrating.
+//! Connecting, creating the database and migrating.
 
 use anyhow::Context;
 use domain::config::Settings;
@@ -8,18 +8,29 @@ use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The project's migrations, embedded in the binary.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The project's migrations, embedded in every binary that opens the store.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// A pool for `settings.database_url` that fails fast when Postgres is down,
-/// so callers can report it instead of hanging.
-pub async fn connect(settings: &Settings, max_connections: u32) -> anyhow::Result<PgPool> {
+/// A lazy pool for `DATABASE_URL` that gives up on a connection after
+/// `acquire_timeout`, so callers report Postgres being down instead of
+/// hanging.
+pub fn connect(
+    settings: &Settings,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(settings.database_url.expose())
         .context("DATABASE_URL is not a valid Postgres URL")?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .connect_lazy_with(options))
+}
+
+/// Applies the migrations not yet applied; also the check at start-up that
+/// the database is migrated.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
 }
 
 /// Creates the database named in `DATABASE_URL` when it does not exist, then
@@ -38,8 +49,8 @@ pub async fn create_and_migrate(settings: &Settings) -> anyhow::Result<()> {
             }
         }
     }
-    let pool = connect(settings, 2).await?;
-    MIGRATOR.run(&pool).await.context("applying migrations")?;
+    let pool = connect(settings, 2, Duration::from_secs(5))?;
+    migrate(&pool).await.context("applying migrations")?;
     pool.close().await;
     Ok(())
 }

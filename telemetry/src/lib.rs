@@ -1,4 +1,5 @@
-//! Logging and signals for the binary.
+//! Logging and signals, shared by the `api` and `workers` binaries so both
+//! log alike and stop alike.
 
 use tracing_subscriber::EnvFilter;
 

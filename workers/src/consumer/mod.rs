@@ -2,75 +2,31 @@
 //! applies each partition's share in one transaction, and only then stores
 //! the offsets, so a crash at any point re-delivers rather than loses.
 
-use crate::apply::{
-    apply_batch, claim_partition, is_transient, reject_unappliable, ApplyError, Delivery, Fence,
-    Outcome, Rules,
-};
+mod context;
+mod retry;
+
+pub use context::WorkerContext;
+pub use retry::{apply_with_retry, Applied};
+
+use crate::apply::{Delivery, Rules};
 use crate::metrics::Metrics;
 use anyhow::Context;
 use domain::config::{GroupProtocol, Settings};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sqlx::PgPool;
+use rdkafka::{Offset, TopicPartitionList};
+use retry::with_retry;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use store::leases::Fence;
+use store::PgPool;
 use tokio_util::sync::CancellationToken;
 
 /// Most messages taken into one batch.
 pub const MAX_BATCH: usize = 500;
-
-/// Logs rebalances, remembers revoked partitions (their leases are given up)
-/// and feeds librdkafka's statistics (consumer lag) into the metrics.
-pub struct WorkerContext {
-    revoked: Mutex<Vec<i32>>,
-    metrics: Arc<Metrics>,
-}
-
-fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
-    tpl.elements().iter().map(|e| e.partition()).collect()
-}
-
-impl ClientContext for WorkerContext {
-    fn stats(&self, statistics: Statistics) {
-        for topic in statistics.topics.values() {
-            for (partition, p) in &topic.partitions {
-                if *partition >= 0 {
-                    self.metrics.set_lag(*partition, p.consumer_lag);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for WorkerContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => {
-                let revoked = partitions(tpl);
-                tracing::info!(?revoked, "partitions revoked");
-                if let Ok(mut r) = self.revoked.lock() {
-                    r.extend(revoked);
-                }
-            }
-            Rebalance::Assign(tpl) => {
-                tracing::info!(assigned = ?partitions(tpl), "partitions assigned")
-            }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "offset commit failed; it is retried with the next commit");
-        }
-    }
-}
 
 pub type CommandConsumer = StreamConsumer<WorkerContext>;
 
@@ -81,10 +37,7 @@ pub fn create(
     group: &str,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<CommandConsumer> {
-    let context = WorkerContext {
-        revoked: Mutex::default(),
-        metrics,
-    };
+    let context = WorkerContext::new(metrics);
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.kafka_brokers)
@@ -153,10 +106,8 @@ pub async fn run(
                 _ => break,
             }
         }
-        if let Ok(mut revoked) = consumer.context().revoked.lock() {
-            for partition in revoked.drain(..) {
-                leases.remove(&partition);
-            }
+        for partition in consumer.context().take_revoked() {
+            leases.remove(&partition);
         }
         let mut by_partition: BTreeMap<i32, Vec<Delivery>> = BTreeMap::new();
         for d in batch {
@@ -164,7 +115,11 @@ pub async fn run(
         }
         for partition in by_partition.keys() {
             if let Entry::Vacant(slot) = leases.entry(*partition) {
-                match with_retry(&shutdown, || claim_partition(&pool, &topic, *partition)).await {
+                match with_retry(&shutdown, || {
+                    store::leases::claim(&pool, &topic, *partition)
+                })
+                .await
+                {
                     Some(fence) => {
                         tracing::info!(partition, epoch = fence.epoch, "claimed partition");
                         slot.insert(fence);
@@ -261,123 +216,5 @@ pub fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
         partition: message.partition(),
         offset: message.offset(),
         payload: message.payload().map(<[u8]>::to_vec),
-    }
-}
-
-/// Exponential backoff between retries while Postgres is unreachable:
-/// 50 ms doubling up to 2 s.
-struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self(Duration::from_millis(50))
-    }
-}
-
-impl Backoff {
-    /// Sleeps the current delay and doubles it; false if shut down first.
-    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        let delay = self.0;
-        self.0 = (delay * 2).min(Duration::from_secs(2));
-        tokio::select! {
-            _ = shutdown.cancelled() => false,
-            _ = tokio::time::sleep(delay) => true,
-        }
-    }
-}
-
-/// Runs `op` until it succeeds or fails for a reason retrying cannot mend,
-/// backing off while Postgres is unreachable; `None` on shutdown or such an
-/// error.
-async fn with_retry<T, F, Fut>(shutdown: &CancellationToken, mut op: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
-{
-    let mut backoff = Backoff::default();
-    loop {
-        match op().await {
-            Ok(v) => return Some(v),
-            Err(e) if is_transient(&e) => {
-                tracing::warn!(error = %e, "database unavailable; retrying")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "database error");
-                return None;
-            }
-        }
-        if !backoff.wait(shutdown).await {
-            return None;
-        }
-    }
-}
-
-/// What became of a batch.
-pub enum Applied {
-    Done(Vec<Outcome>),
-    /// This partition was claimed by another worker; nothing was applied.
-    Fenced(i32),
-    ShutDown,
-}
-
-/// Applies a batch (of one or more partitions, see [`apply_batch`]),
-/// retrying while Postgres is unreachable. A batch that fails for another
-/// reason is applied one command at a time, so a single bad command is set
-/// aside and the rest go through.
-pub async fn apply_with_retry(
-    pool: &PgPool,
-    rules: Rules,
-    fences: &[Fence],
-    deliveries: &[Delivery],
-    shutdown: &CancellationToken,
-) -> Applied {
-    let mut backoff = Backoff::default();
-    loop {
-        match apply_batch(pool, rules, fences, deliveries).await {
-            Ok(outcomes) => return Applied::Done(outcomes),
-            Err(ApplyError::Fenced(partition)) => return Applied::Fenced(partition),
-            Err(ApplyError::Database(e)) if is_transient(&e) => {
-                tracing::warn!(error = %e, "applying a batch failed; retrying");
-            }
-            Err(ApplyError::Database(e)) if deliveries.len() > 1 => {
-                tracing::warn!(error = %e, "a batch failed; applying its commands one by one");
-                let mut outcomes = Vec::with_capacity(deliveries.len());
-                for d in deliveries {
-                    let fence: Vec<Fence> = fences
-                        .iter()
-                        .filter(|f| f.partition == d.partition)
-                        .cloned()
-                        .collect();
-                    match Box::pin(apply_with_retry(
-                        pool,
-                        rules,
-                        &fence,
-                        std::slice::from_ref(d),
-                        shutdown,
-                    ))
-                    .await
-                    {
-                        Applied::Done(o) => outcomes.extend(o),
-                        other => return other,
-                    }
-                }
-                return Applied::Done(outcomes);
-            }
-            Err(ApplyError::Database(e)) => {
-                tracing::error!(error = %e, "a command cannot be applied; rejecting it");
-                let Some(only) = deliveries.first() else {
-                    return Applied::Done(Vec::new());
-                };
-                match reject_unappliable(pool, only, &e.to_string()).await {
-                    Ok(outcome) => return Applied::Done(vec![outcome]),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "recording the rejection failed; retrying")
-                    }
-                }
-            }
-        }
-        if !backoff.wait(shutdown).await {
-            return Applied::ShutDown;
-        }
     }
 }

@@ -1,0 +1,81 @@
+//! `payments`, and what a payment does to its reservation and seat. The
+//! balance and ledger side is in [`crate::balances`].
+
+use chrono::{DateTime, Utc};
+use domain::rules::StoredReservation;
+use domain::{PaymentId, PerformanceId, ReservationId, UserId};
+use sqlx::PgConnection;
+
+/// Records the payment of `reservation` by `payer`.
+pub async fn insert(
+    conn: &mut PgConnection,
+    payment: PaymentId,
+    reservation: ReservationId,
+    payer: UserId,
+    amount: i64,
+    paid_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into payments (payment_id, reservation_id, user_id, amount, paid_at) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(payment.0)
+    .bind(reservation.0)
+    .bind(payer.0)
+    .bind(amount)
+    .bind(paid_at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Marks `reservation` paid and its seat sold; false, changing nothing of
+/// the seat, if the seat no longer points at this hold (the caller must then
+/// roll back rather than sell a seat twice).
+pub async fn sell(
+    conn: &mut PgConnection,
+    reservation: ReservationId,
+    performance: PerformanceId,
+    seat_number: i16,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("update reservations set status = $2 where reservation_id = $1")
+        .bind(reservation.0)
+        .bind(StoredReservation::Paid.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let sold = sqlx::query(
+        "update seats set sold = true, held_until = null
+          where performance_id = $1 and seat_number = $2 and reservation_id = $3 and not sold",
+    )
+    .bind(performance.0)
+    .bind(seat_number)
+    .bind(reservation.0)
+    .execute(conn)
+    .await?;
+    Ok(sold.rows_affected() == 1)
+}
+
+/// Releases `payer`'s holds other than `kept` and frees their seats: paying
+/// ends a user's shopping.
+pub async fn release_other_holds(
+    conn: &mut PgConnection,
+    payer: UserId,
+    kept: ReservationId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with released as (
+             update reservations set status = $3
+              where user_id = $1 and status = $4 and reservation_id <> $2
+          returning reservation_id, performance_id, seat_number)
+         update seats s set held_until = null, reservation_id = null
+           from released r
+          where s.performance_id = r.performance_id and s.seat_number = r.seat_number
+            and s.reservation_id = r.reservation_id",
+    )
+    .bind(payer.0)
+    .bind(kept.0)
+    .bind(StoredReservation::Expired.as_str())
+    .bind(StoredReservation::Held.as_str())
+    .execute(conn)
+    .await
+    .map(drop)
+}

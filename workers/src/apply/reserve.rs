@@ -1,0 +1,147 @@
+//! Deciding a run of reserve commands with a handful of statements instead of
+//! several round trips per command: lock and read everything the run touches,
+//! decide each command in order against that state with the domain rules
+//! (updating it as holds are taken), then write all effects in bulk.
+
+use super::{finished, Outcome, Rules};
+use chrono::{DateTime, Utc};
+use domain::rules::{decide_reserve, SeatState};
+use domain::{Command, CommandEnvelope, Decision, RejectReason, RequestKind, ReservationId};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use store::holds::NewHolds;
+use store::requests::Finished;
+use store::PgConnection;
+use uuid::Uuid;
+
+/// Consecutive reserve commands of a batch, waiting to be decided together:
+/// their position in the batch and their envelope.
+#[derive(Default)]
+pub(super) struct Run<'a>(Vec<(usize, &'a CommandEnvelope)>);
+
+impl<'a> Run<'a> {
+    pub(super) fn push(&mut self, position: usize, env: &'a CommandEnvelope) {
+        self.0.push((position, env));
+    }
+
+    /// Decides the pending run, if any, and records each decision.
+    pub(super) async fn flush(
+        &mut self,
+        conn: &mut PgConnection,
+        rules: Rules,
+        now: DateTime<Utc>,
+        records: &mut Vec<Finished>,
+        outcomes: &mut [Outcome],
+    ) -> Result<(), store::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let envelopes: Vec<&CommandEnvelope> = self.0.iter().map(|(_, env)| *env).collect();
+        let decisions = decide(conn, rules, now, &envelopes).await?;
+        for ((i, env), decision) in self.0.drain(..).zip(decisions) {
+            outcomes[i] = Outcome::of(RequestKind::Reserve, &decision);
+            records.push(finished(env, decision));
+        }
+        Ok(())
+    }
+}
+
+struct Seat {
+    state: SeatState,
+    reservation: Option<Uuid>,
+    price: i64,
+}
+
+/// Decides `run` (reserve commands whose ids are fresh and whose tokens are
+/// active), in order, and writes their effects. Returns one decision per
+/// command.
+async fn decide(
+    conn: &mut PgConnection,
+    rules: Rules,
+    now: DateTime<Utc>,
+    run: &[&CommandEnvelope],
+) -> Result<Vec<Decision>, store::Error> {
+    let keys: Vec<(i64, i16)> = run
+        .iter()
+        .filter_map(|env| match env.command {
+            Command::Reserve {
+                performance_id,
+                seat_number,
+            } => Some((performance_id.0, seat_number.get())),
+            Command::Pay { .. } => None,
+        })
+        .collect();
+    let user_ids: Vec<Uuid> = run.iter().map(|env| env.user_id.0).collect();
+
+    // Users first, in a fixed order, then seats in a fixed order: the same
+    // order a payment takes, so concurrent batches queue instead of
+    // deadlocking. Locking the users serialises the hold limit across the
+    // partitions a user's holds arrive on.
+    let users: HashSet<Uuid> = store::balances::lock_many(conn, &user_ids).await?;
+    let mut seats: HashMap<(i64, i16), Seat> = store::holds::lock_seats(conn, &keys)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let seat = Seat {
+                state: SeatState {
+                    sold: s.sold,
+                    held_until: s.held_until,
+                },
+                reservation: s.reservation_id,
+                price: s.price,
+            };
+            ((s.performance_id, s.seat_number), seat)
+        })
+        .collect();
+    let mut live_holds = store::holds::live_hold_counts(conn, &user_ids, now).await?;
+
+    let mut decisions = Vec::with_capacity(run.len());
+    let mut lapsed: Vec<Uuid> = Vec::new();
+    let mut new_holds = NewHolds::default();
+    for env in run {
+        let Command::Reserve {
+            performance_id,
+            seat_number,
+        } = env.command
+        else {
+            decisions.push(Decision::Rejected(RejectReason::InvalidCommand));
+            continue;
+        };
+        let key = (performance_id.0, seat_number.get());
+        let (Some(seat), true) = (seats.get_mut(&key), users.contains(&env.user_id.0)) else {
+            decisions.push(Decision::Rejected(RejectReason::SeatNotFound));
+            continue;
+        };
+        let holds = live_holds.entry(env.user_id.0).or_default();
+        let until = match decide_reserve(
+            seat.state,
+            *holds,
+            rules.max_holds_per_user,
+            now,
+            rules.hold_ttl,
+        ) {
+            Ok(until) => until,
+            Err(reason) => {
+                decisions.push(Decision::Rejected(reason));
+                continue;
+            }
+        };
+        // The lapsed hold this one replaces reads expired from now on.
+        lapsed.extend(seat.reservation);
+        let reservation = ReservationId::new();
+        seat.state.held_until = Some(until);
+        seat.reservation = Some(reservation.0);
+        *holds += 1;
+        new_holds.push(reservation, env.user_id, key, seat.price, until);
+        decisions.push(Decision::Succeeded(json!({
+            "reservation_id": reservation,
+            "performance_id": performance_id,
+            "seat_number": seat_number,
+            "price": seat.price,
+            "held_until": until,
+        })));
+    }
+    store::holds::expire(conn, &lapsed).await?;
+    new_holds.write(conn).await?;
+    Ok(decisions)
+}
