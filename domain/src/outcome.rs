@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// What a command asks for: the `kind` of a request, so one status endpoint
+/// serves every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     Reserve,
@@ -27,7 +30,10 @@ impl RequestKind {
     }
 }
 
+/// Where a command stands: `pending` until a worker decides it, then final,
+/// so a client knows when to stop polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     Pending,
@@ -60,6 +66,11 @@ impl RequestStatus {
 
 /// Why a worker rejected a command; the `reason` of a rejected request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "Why a worker rejected a command.")
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectReason {
     /// The seat is held by someone (hold not expired) or sold.
