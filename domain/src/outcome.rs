@@ -7,6 +7,7 @@ use std::fmt;
 /// serves every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(description = "What a command asks for."))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     Reserve,
@@ -34,6 +35,12 @@ impl RequestKind {
 /// so a client knows when to stop polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "Where a command stands: `pending` until a worker decides it, then final."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     Pending,

@@ -1,5 +1,5 @@
 use crate::auth::{ActiveToken, AnyCredential};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::int_id;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::rules::{SeatState, SeatStatus, StoredReservation};
-use serde_json::{json, Value};
+use domain::wire::{Concert, Performance, Reservation, Seat, SeatMap};
 use std::collections::HashMap;
 
 /// `GET /v1/concerts`
@@ -16,19 +16,23 @@ use std::collections::HashMap;
     path = "/v1/concerts",
     tag = "catalog",
     summary = "All concerts",
-    responses((status = 200, description = "Every concert, by id", body = Vec<crate::openapi::Concert>), crate::openapi::PublicReadErrors)
+    responses((status = 200, description = "Every concert, by id", body = Vec<Concert>), crate::openapi::PublicReadErrors)
 )]
 #[tracing::instrument(skip_all)]
-pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>>, ApiError> {
     let rows: Vec<(i64, String, String)> =
         sqlx::query_as("select concert_id, title, artist from concerts order by concert_id")
             .fetch_all(&state.pool)
             .await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         rows.into_iter()
-            .map(|(id, title, artist)| json!({"concert_id": id, "title": title, "artist": artist}))
+            .map(|(concert_id, title, artist)| Concert {
+                concert_id,
+                title,
+                artist,
+            })
             .collect(),
-    )))
+    ))
 }
 
 /// `GET /v1/concerts/{id}/performances`: the bookable dates, future ones
@@ -40,14 +44,14 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiE
     summary = "The bookable dates of a concert (active token)",
     params(("concert_id" = i64, Path, description = "A concert id", minimum = 1)),
     security(("queue_token" = [])),
-    responses((status = 200, description = "Future performances with at least one available seat, earliest first", body = Vec<crate::openapi::Performance>), crate::openapi::PerformancesErrors)
+    responses((status = 200, description = "Future performances with at least one available seat, earliest first", body = Vec<Performance>), crate::openapi::PerformancesErrors)
 )]
 #[tracing::instrument(skip_all, fields(concert_id = %raw))]
 pub async fn performances(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ActiveToken(_caller): ActiveToken,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Performance>>, ApiError> {
     let concert = int_id(&raw, "concert_id")?;
     let exists: bool =
         sqlx::query_scalar("select exists (select 1 from concerts where concert_id = $1)")
@@ -56,7 +60,7 @@ pub async fn performances(
             .await?;
     if !exists {
         return Err(ApiError::not_found(
-            "CONCERT_NOT_FOUND",
+            ErrorCode::ConcertNotFound,
             format!("no concert {concert}"),
         ));
     }
@@ -72,19 +76,17 @@ pub async fn performances(
     .bind(concert)
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         rows.into_iter()
-            .map(|(id, starts_at, total, available)| {
-                json!({
-                    "performance_id": id,
-                    "concert_id": concert,
-                    "starts_at": starts_at,
-                    "total_seats": total,
-                    "available_seats": available,
-                })
+            .map(|(id, starts_at, total, available)| Performance {
+                performance_id: id,
+                concert_id: concert,
+                starts_at,
+                total_seats: total,
+                available_seats: available,
             })
             .collect(),
-    )))
+    ))
 }
 
 /// `GET /v1/performances/{id}/seats[?status=available|held|sold]`
@@ -95,7 +97,7 @@ pub async fn performances(
     summary = "The seat map of a performance (active token)",
     params(("performance_id" = i64, Path, description = "A performance id", minimum = 1), crate::openapi::SeatStatusQuery),
     security(("queue_token" = [])),
-    responses((status = 200, description = "All 50 seats by number (or those with `?status=`)", body = crate::openapi::SeatMap), crate::openapi::SeatsErrors)
+    responses((status = 200, description = "All 50 seats by number (or those with `?status=`)", body = SeatMap), crate::openapi::SeatsErrors)
 )]
 #[tracing::instrument(skip_all, fields(performance_id = %raw))]
 pub async fn seats(
@@ -103,7 +105,7 @@ pub async fn seats(
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     ActiveToken(_caller): ActiveToken,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeatMap>, ApiError> {
     let performance = int_id(&raw, "performance_id")?;
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
     let filter = match query.get("status") {
@@ -122,20 +124,25 @@ pub async fn seats(
     .await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(
-            "PERFORMANCE_NOT_FOUND",
+            ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
         ));
     }
-    let seats: Vec<Value> = rows
+    let seats: Vec<Seat> = rows
         .into_iter()
         .filter_map(|(number, price, sold, held_until, now)| {
             let status = SeatState { sold, held_until }.status(now);
-            filter
-                .is_none_or(|f| f == status)
-                .then(|| json!({"seat_number": number, "price": price, "status": status.as_str()}))
+            filter.is_none_or(|f| f == status).then_some(Seat {
+                seat_number: number,
+                price,
+                status,
+            })
         })
         .collect();
-    Ok(Json(json!({"performance_id": performance, "seats": seats})))
+    Ok(Json(SeatMap {
+        performance_id: performance,
+        seats,
+    }))
 }
 
 /// `GET /v1/reservations`: the caller's own, newest first.
@@ -145,13 +152,13 @@ pub async fn seats(
     tag = "commands",
     summary = "The caller's reservations",
     security(("queue_token" = [])),
-    responses((status = 200, description = "The caller's own reservations, newest first", body = Vec<crate::openapi::Reservation>), crate::openapi::AnyTokenErrors)
+    responses((status = 200, description = "The caller's own reservations, newest first", body = Vec<Reservation>), crate::openapi::AnyTokenErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn my_reservations(
     State(state): State<AppState>,
     caller: AnyCredential,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Reservation>>, ApiError> {
     type Row = (uuid::Uuid, i64, i16, i64, String, DateTime<Utc>);
     let rows: Vec<Row> = sqlx::query_as(
         "select reservation_id, performance_id, seat_number, price, status, held_until
@@ -160,21 +167,21 @@ pub async fn my_reservations(
     .bind(caller.user_id.0)
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         rows.into_iter()
             .map(|(id, performance, seat, price, status, held_until)| {
                 let status = StoredReservation::parse(&status)
                     .unwrap_or(StoredReservation::Expired)
                     .visible(held_until, caller.now);
-                json!({
-                    "reservation_id": id,
-                    "performance_id": performance,
-                    "seat_number": seat,
-                    "price": price,
-                    "status": status.as_str(),
-                    "held_until": held_until,
-                })
+                Reservation {
+                    reservation_id: id,
+                    performance_id: performance,
+                    seat_number: seat,
+                    price,
+                    status,
+                    held_until,
+                }
             })
             .collect(),
-    )))
+    ))
 }

@@ -2,7 +2,7 @@
 
 use crate::auth::{AnyCredential, AnyToken, Caller};
 use crate::batch::{record_accepted, AcceptedRow};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
 use crate::state::AppState;
@@ -11,34 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::queue::QueueStatus;
+use domain::wire::{Accepted, PayRequest, RequestOutcome, ReserveRequest};
 use domain::{
-    Command, CommandEnvelope, PerformanceId, RequestId, RequestKind, ReservationId, SeatNumber,
+    Command, CommandEnvelope, PerformanceId, RejectReason, RequestId, RequestKind, RequestStatus,
+    ReservationId, SeatNumber,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// The body of `POST /v1/reservations`.
-#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = ReserveRequest)]
-pub struct ReserveBody {
-    #[schema(minimum = 1, example = 1)]
-    performance_id: i64,
-    #[schema(value_type = i16, minimum = 1, maximum = 50, example = 7)]
-    seat_number: SeatNumber,
-}
-
-/// The body of `POST /v1/payments`.
-#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = PayRequest)]
-pub struct PayBody {
-    /// A `held` reservation of the caller.
-    #[schema(value_type = uuid::Uuid)]
-    reservation_id: String,
-}
 
 /// Whether `performance` exists; a yes is remembered, as performances are
 /// never deleted, so a hot seat's reserves skip the query.
@@ -71,9 +51,9 @@ async fn performance_exists(
     tag = "commands",
     summary = "Hold a seat (active token)",
     params(crate::openapi::IdempotencyKeyHeader),
-    request_body = ReserveBody,
+    request_body = ReserveRequest,
     security(("queue_token" = [])),
-    responses((status = 202, description = "The reserve command is on Kafka; poll `status_url` for the outcome", body = crate::openapi::Accepted), crate::openapi::ReserveErrors)
+    responses((status = 202, description = "The reserve command is on Kafka; poll `status_url` for the outcome", body = Accepted), crate::openapi::ReserveErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn reserve(
@@ -81,8 +61,8 @@ pub async fn reserve(
     AnyToken(caller): AnyToken,
     key: IdempotencyKey,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<ReserveBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<ReserveRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("reserve", &body);
     if let Some(original) = replay(&state, &caller, RequestKind::Reserve, &key, &hash).await? {
         return Ok(original);
@@ -96,7 +76,7 @@ pub async fn reserve(
     let performance = PerformanceId(body.performance_id);
     if !performance_exists(&state, performance).await? {
         return Err(ApiError::not_found(
-            "PERFORMANCE_NOT_FOUND",
+            ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
         ));
     }
@@ -120,9 +100,9 @@ pub async fn reserve(
     tag = "commands",
     summary = "Pay for a held seat (active token)",
     params(crate::openapi::IdempotencyKeyHeader),
-    request_body = PayBody,
+    request_body = PayRequest,
     security(("queue_token" = [])),
-    responses((status = 202, description = "The pay command is on Kafka; poll `status_url` for the outcome", body = crate::openapi::Accepted), crate::openapi::PayErrors)
+    responses((status = 202, description = "The pay command is on Kafka; poll `status_url` for the outcome", body = Accepted), crate::openapi::PayErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn pay(
@@ -130,8 +110,8 @@ pub async fn pay(
     AnyToken(caller): AnyToken,
     key: IdempotencyKey,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<PayBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<PayRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("pay", &body);
     if let Some(original) = replay(&state, &caller, RequestKind::Pay, &key, &hash).await? {
         return Ok(original);
@@ -146,13 +126,13 @@ pub async fn pay(
     .await?;
     let Some((owner, performance, seat)) = row else {
         return Err(ApiError::not_found(
-            "RESERVATION_NOT_FOUND",
+            ErrorCode::ReservationNotFound,
             format!("no reservation {reservation}"),
         ));
     };
     if owner != caller.user_id.0 {
         return Err(ApiError::Forbidden {
-            code: "NOT_YOUR_RESERVATION",
+            code: ErrorCode::NotYourReservation,
             detail: format!("reservation {reservation} belongs to another user"),
         });
     }
@@ -177,7 +157,7 @@ async fn replay(
     kind: RequestKind,
     key: &IdempotencyKey,
     hash: &str,
-) -> Result<Option<(StatusCode, Json<Value>)>, ApiError> {
+) -> Result<Option<(StatusCode, Json<Accepted>)>, ApiError> {
     let Some(k) = &key.0 else {
         return Ok(None);
     };
@@ -213,7 +193,7 @@ async fn submit(
     headers: &HeaderMap,
     command: Command,
     hash: String,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let kind = command.kind();
     let request_id = match &key.0 {
         Some(k) => RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k),
@@ -249,15 +229,8 @@ async fn submit(
     Ok(accepted(request_id))
 }
 
-fn accepted(request_id: RequestId) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "request_id": request_id,
-            "status": "pending",
-            "status_url": format!("/v1/requests/{request_id}"),
-        })),
-    )
+fn accepted(request_id: RequestId) -> (StatusCode, Json<Accepted>) {
+    (StatusCode::ACCEPTED, Json(Accepted::pending(request_id.0)))
 }
 
 /// The longest `wait_ms` a client may ask for.
@@ -274,7 +247,7 @@ const RECHECK: Duration = Duration::from_secs(1);
     summary = "The outcome of a command (the same user's token)",
     params(("request_id" = uuid::Uuid, Path, description = "The `request_id` of a 202 answer"), crate::openapi::WaitMsQuery),
     security(("queue_token" = [])),
-    responses((status = 200, description = "`pending`, or final: `succeeded` with a `result`, `rejected` with a `reason`", body = crate::openapi::RequestOutcome), crate::openapi::RequestErrors)
+    responses((status = 200, description = "`pending`, or final: `succeeded` with a `result`, `rejected` with a `reason`", body = RequestOutcome), crate::openapi::RequestErrors)
 )]
 #[tracing::instrument(skip_all, fields(request_id = %raw))]
 pub async fn request_status(
@@ -282,7 +255,7 @@ pub async fn request_status(
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     caller: AnyCredential,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestOutcome>, ApiError> {
     let id = RequestId(uuid_id(&raw, "request_id")?);
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
     let wait_ms = match query.get("wait_ms") {
@@ -304,7 +277,7 @@ pub async fn request_status(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let view = read_request(&state, id, &caller).await?;
-        let pending = view["status"] == "pending";
+        let pending = view.status == RequestStatus::Pending;
         let now = tokio::time::Instant::now();
         if !pending || now >= deadline {
             return Ok(Json(view));
@@ -317,7 +290,7 @@ async fn read_request(
     state: &AppState,
     id: RequestId,
     caller: &AnyCredential,
-) -> Result<Value, ApiError> {
+) -> Result<RequestOutcome, ApiError> {
     type Row = (uuid::Uuid, String, String, Option<String>, Option<Value>);
     let row: Option<Row> = sqlx::query_as(
         "select user_id, kind, status, reason, result from requests where request_id = $1",
@@ -328,18 +301,29 @@ async fn read_request(
     // Another user's request reads as unknown: its existence is not theirs to learn.
     let Some((_, kind, status, reason, result)) = row.filter(|r| r.0 == caller.user_id.0) else {
         return Err(ApiError::not_found(
-            "REQUEST_NOT_FOUND",
+            ErrorCode::RequestNotFound,
             format!("no request {id}"),
         ));
     };
-    let kind = RequestKind::parse(&kind)
-        .map(RequestKind::as_str)
-        .unwrap_or("reserve");
-    Ok(json!({
-        "request_id": id,
-        "kind": kind,
-        "status": status,
-        "reason": reason,
-        "result": result,
-    }))
+    let kind = RequestKind::parse(&kind).unwrap_or(RequestKind::Reserve);
+    // The table's check constraint and the workers allow only known values.
+    let status = RequestStatus::parse(&status).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "request {id} has the unknown status {status:?}"
+        ))
+    })?;
+    let reason = reason
+        .map(|r| {
+            RejectReason::parse(&r).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("request {id} has the unknown reason {r:?}"))
+            })
+        })
+        .transpose()?;
+    Ok(RequestOutcome {
+        request_id: id.0,
+        kind,
+        status,
+        reason,
+        result,
+    })
 }

@@ -45,10 +45,18 @@ pub struct PayResult {
     pub balance_after: i64,
 }
 
-/// The `result` of a succeeded command, whichever its kind: the two shapes
-/// share no required field set, so the JSON alone says which it is.
+/// The `result` of a succeeded command, whichever its kind, as a client reads
+/// it (see `RequestOutcome::typed_result`).
+// Untagged: each shape has a required field the other lacks (`performance_id`,
+// `payment_id`), so the JSON alone says which it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "The `result` of a succeeded command: a `ReserveResult` or a `PayResult` by `kind`."
+    )
+)]
 #[serde(untagged)]
 pub enum RequestResult {
     /// A succeeded reserve.
