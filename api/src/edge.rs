@@ -11,7 +11,7 @@
 //! `X-Content-Type-Options`, `Referrer-Policy` and frame protection, with a
 //! Content-Security-Policy on HTML.
 
-use crate::error::problem;
+use crate::error::{problem, problem_with_status, ErrorCode};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -75,8 +75,7 @@ fn refuse(request: &Request) -> Option<Response> {
         .map_or(0, |p| p.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return Some(problem(
-            StatusCode::URI_TOO_LONG,
-            "URI_TOO_LONG",
+            ErrorCode::UriTooLong,
             "the request target is over 8 KiB",
         ));
     }
@@ -87,24 +86,21 @@ fn refuse(request: &Request) -> Option<Response> {
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Some(problem(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "HEADERS_TOO_LARGE",
+            ErrorCode::HeadersTooLarge,
             "the request headers are over 16 KiB",
         ));
     }
     for name in [header::AUTHORIZATION, IDEMPOTENCY_KEY] {
         if request.headers().get_all(&name).iter().count() > 1 {
             return Some(problem(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
+                ErrorCode::ValidationError,
                 &format!("the {name} header may be sent once"),
             ));
         }
     }
     if takes_json(request) && !json_content_type(request.headers()) {
         return Some(problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "this endpoint takes `Content-Type: application/json`",
         ));
     }
@@ -154,7 +150,8 @@ fn dress(response: Response) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     let mut response = if (status.is_client_error() || status.is_server_error()) && !is_problem {
         let (parts, _) = response.into_parts();
-        let mut replaced = problem(status, generic_code(status), generic_detail(status));
+        let mut replaced =
+            problem_with_status(status, generic_code(status), generic_detail(status));
         for (name, value) in &parts.headers {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 replaced.headers_mut().insert(name.clone(), value.clone());
@@ -186,16 +183,19 @@ fn dress(response: Response) -> Response {
     response
 }
 
-fn generic_code(status: StatusCode) -> &'static str {
+/// The code of a layer's or extractor's rejection, by its status; a status
+/// with no code of its own (a `408`, a `504`) keeps its status and gets the
+/// nearest code.
+fn generic_code(status: StatusCode) -> ErrorCode {
     match status {
-        StatusCode::NOT_FOUND => "NOT_FOUND",
-        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
-        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-        StatusCode::URI_TOO_LONG => "URI_TOO_LONG",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "HEADERS_TOO_LARGE",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
-        s if s.is_server_error() => "INTERNAL_ERROR",
-        _ => "VALIDATION_ERROR",
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::HeadersTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::ValidationError,
     }
 }
 
@@ -334,6 +334,23 @@ mod tests {
         let text = String::from_utf8_lossy(&body);
         assert!(!text.contains("AAAA"), "{text}");
         assert!(text.contains("VALIDATION_ERROR"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_rejection_with_no_code_of_its_own_keeps_its_status() {
+        let response = dress(plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "text/plain",
+            "timed out",
+        ));
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(problem["status"], 408);
+        assert_eq!(problem["code"], "VALIDATION_ERROR");
+        assert_eq!(problem["title"], "Request Timeout");
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! several API instances a test process starts never share or fight over
 //! one: every instance reports only its own traffic.
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -159,8 +160,7 @@ impl Drop for InFlight {
 `http_request_duration_seconds` (by method, route template and status), `http_requests_in_flight`, \
 `queue_waiting`, `queue_active` and `queue_admission_rate_per_second`.",
          content_type = "text/plain; version=0.0.4", body = String),
-        (status = 500, description = "`INTERNAL_ERROR`: the metrics could not be encoded",
-         content_type = "application/problem+json", body = crate::openapi::Problem),
+        crate::openapi::MetricsErrors,
     )
 )]
 pub async fn metrics(
@@ -180,14 +180,8 @@ pub async fn metrics(
             text,
         )
             .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "encoding metrics failed");
-            crate::error::problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "internal error",
-            )
-        }
+        Err(e) => ApiError::Internal(anyhow::Error::new(e).context("encoding metrics failed"))
+            .into_response(),
     }
 }
 

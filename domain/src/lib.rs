@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod queue;
 pub mod rules;
 pub mod seat;
+pub mod wire;
 
 pub use command::{Command, CommandEnvelope, DecodeError, COMMAND_VERSION};
 pub use ids::{ConcertId, PaymentId, PerformanceId, RequestId, ReservationId, TokenId, UserId};

@@ -3,7 +3,11 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// What a command asks for: the `kind` of a request, so one status endpoint
+/// serves every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(description = "What a command asks for."))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     Reserve,
@@ -27,7 +31,16 @@ impl RequestKind {
     }
 }
 
+/// Where a command stands: `pending` until a worker decides it, then final,
+/// so a client knows when to stop polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "Where a command stands: `pending` until a worker decides it, then final."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     Pending,
@@ -60,6 +73,11 @@ impl RequestStatus {
 
 /// Why a worker rejected a command; the `reason` of a rejected request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "Why a worker rejected a command.")
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectReason {
     /// The seat is held by someone (hold not expired) or sold.
@@ -121,9 +139,9 @@ impl fmt::Display for RejectReason {
 
 /// What a worker decided for one command: the `result` of a success, or
 /// why it was rejected. It becomes the request's final status.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Succeeded(serde_json::Value),
+    Succeeded(crate::wire::RequestResult),
     Rejected(RejectReason),
 }
 
@@ -172,7 +190,13 @@ mod tests {
 
     #[test]
     fn a_decision_gives_its_request_a_final_status() {
-        let ok = Decision::Succeeded(serde_json::json!({}));
+        let ok = Decision::Succeeded(crate::wire::RequestResult::Pay(crate::wire::PayResult {
+            payment_id: uuid::Uuid::new_v4(),
+            reservation_id: uuid::Uuid::new_v4(),
+            amount: 1,
+            paid_at: chrono::DateTime::UNIX_EPOCH,
+            balance_after: 0,
+        }));
         assert_eq!(ok.status(), RequestStatus::Succeeded);
         let no = Decision::Rejected(RejectReason::SeatTaken);
         assert_eq!(no.status(), RequestStatus::Rejected);

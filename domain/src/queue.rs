@@ -4,7 +4,14 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Where a waiting-room entry stands: waiting in line, admitted (`active`),
+/// or done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "The status of a queue entry.")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueStatus {
     Waiting,

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 /// What a seat looks like to a reader at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "The status of a seat: `held` while a hold lasts, `sold` once paid.")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SeatStatus {
     Available,
@@ -54,8 +59,17 @@ impl SeatState {
     }
 }
 
-/// A reservation as stored.
+/// A reservation as stored; [`StoredReservation::visible`] gives the status
+/// a reader sees, which the API answers as `ReservationStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        as = ReservationStatus,
+        description = "The status of a reservation as its owner sees it."
+    )
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StoredReservation {
     Held,

@@ -109,7 +109,9 @@ pub async fn record_outcomes(
         match &r.decision {
             Decision::Succeeded(result) => {
                 reasons.push(None);
-                results.push(Some(result.to_string()));
+                let json =
+                    serde_json::to_string(result).map_err(|e| sqlx::Error::Encode(e.into()))?;
+                results.push(Some(json));
             }
             Decision::Rejected(reason) => {
                 reasons.push(Some(reason.code()));

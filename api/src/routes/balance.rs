@@ -1,5 +1,5 @@
 use crate::auth::AnyCredential;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
 use crate::state::AppState;
@@ -7,9 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::money::apply_charge;
-use domain::{ChargeAmount, Money};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use domain::wire::{Balance, ChargeRequest};
+use domain::Money;
 use store::balances::{LedgerKind, StoredAnswer};
 
 /// `GET /v1/balance`
@@ -19,29 +18,22 @@ use store::balances::{LedgerKind, StoredAnswer};
     tag = "balance",
     summary = "The caller's balance",
     security(("queue_token" = [])),
-    responses((status = 200, description = "The balance in KRW", body = crate::openapi::Balance), crate::openapi::BalanceErrors)
+    responses((status = 200, description = "The balance in KRW", body = Balance), crate::openapi::BalanceErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn balance(
     State(state): State<AppState>,
     caller: AnyCredential,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Balance>, ApiError> {
     let balance: i64 = store::balances::of(&state.pool, caller.user_id)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("USER_NOT_FOUND", "the token's user no longer exists")
+            ApiError::not_found(ErrorCode::UserNotFound, "the token's user no longer exists")
         })?;
-    Ok(Json(json!({"user_id": caller.user_id, "balance": balance})))
-}
-
-/// The body of `POST /v1/balance/charges`.
-#[derive(Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = ChargeRequest)]
-pub struct ChargeBody {
-    /// KRW to add.
-    #[schema(value_type = i64, minimum = 1, maximum = 10_000_000, example = 200000)]
-    amount: ChargeAmount,
+    Ok(Json(Balance {
+        user_id: caller.user_id.0,
+        balance,
+    }))
 }
 
 /// `POST /v1/balance/charges`: adds to the balance and writes the ledger row
@@ -52,23 +44,23 @@ pub struct ChargeBody {
     tag = "balance",
     summary = "Charge the balance",
     params(crate::openapi::IdempotencyKeyHeader),
-    request_body = ChargeBody,
+    request_body = ChargeRequest,
     security(("queue_token" = [])),
-    responses((status = 200, description = "The new balance", body = crate::openapi::Balance), crate::openapi::ChargeErrors)
+    responses((status = 200, description = "The new balance", body = Balance), crate::openapi::ChargeErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn charge(
     State(state): State<AppState>,
     caller: AnyCredential,
     key: IdempotencyKey,
-    JsonBody(body): JsonBody<ChargeBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<ChargeRequest>,
+) -> Result<(StatusCode, Json<Balance>), ApiError> {
     let hash = body_hash("charge", &body);
     let mut tx = state.pool.begin().await?;
     let balance: i64 = store::balances::lock(&mut tx, caller.user_id)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("USER_NOT_FOUND", "the token's user no longer exists")
+            ApiError::not_found(ErrorCode::UserNotFound, "the token's user no longer exists")
         })?;
     // Under the user's row lock, so two requests with one key cannot both pass.
     if let Some(k) = &key.0 {
@@ -77,12 +69,14 @@ pub async fn charge(
                 return Err(ApiError::IdempotencyKeyReused);
             }
             let status = StatusCode::from_u16(earlier.status_code).unwrap_or(StatusCode::OK);
-            return Ok((status, Json(earlier.response)));
+            let original = serde_json::from_value(earlier.response)
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            return Ok((status, Json(original)));
         }
     }
     let current = Money::parse(balance).map_err(|e| ApiError::Internal(e.into()))?;
     let after = apply_charge(current, body.amount).map_err(|e| ApiError::Conflict {
-        code: "BALANCE_LIMIT",
+        code: ErrorCode::BalanceLimit,
         detail: e.to_string(),
     })?;
     let charge_id = uuid::Uuid::new_v4();
@@ -96,15 +90,20 @@ pub async fn charge(
         charge_id,
     )
     .await?;
-    let response = json!({"user_id": caller.user_id, "balance": after.krw()});
+    let answer = Balance {
+        user_id: caller.user_id.0,
+        balance: after.krw(),
+    };
+    // Kept as JSON, so a replay answers it again.
+    let response = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(e.into()))?;
     if let Some(k) = &key.0 {
         let answer = StoredAnswer {
             body_hash: hash,
             status_code: StatusCode::OK.as_u16(),
-            response: response.clone(),
+            response,
         };
         store::balances::store_answer(&mut tx, caller.user_id, k, &answer).await?;
     }
     tx.commit().await?;
-    Ok((StatusCode::OK, Json(response)))
+    Ok((StatusCode::OK, Json(answer)))
 }

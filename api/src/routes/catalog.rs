@@ -1,13 +1,13 @@
 use crate::auth::{ActiveToken, AnyCredential};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::int_id;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use domain::rules::{SeatState, SeatStatus};
+use domain::wire::{Concert, Performance, Reservation, Seat, SeatMap};
 use domain::{ConcertId, PerformanceId};
-use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// `GET /v1/concerts`
@@ -16,17 +16,21 @@ use std::collections::HashMap;
     path = "/v1/concerts",
     tag = "catalog",
     summary = "All concerts",
-    responses((status = 200, description = "Every concert, by id", body = Vec<crate::openapi::Concert>), crate::openapi::PublicReadErrors)
+    responses((status = 200, description = "Every concert, by id", body = Vec<Concert>), crate::openapi::PublicReadErrors)
 )]
 #[tracing::instrument(skip_all)]
-pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>>, ApiError> {
     let concerts = store::catalog::concerts(&state.pool).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         concerts
             .into_iter()
-            .map(|c| json!({"concert_id": c.concert_id.0, "title": c.title, "artist": c.artist}))
+            .map(|c| Concert {
+                concert_id: c.concert_id.0,
+                title: c.title,
+                artist: c.artist,
+            })
             .collect(),
-    )))
+    ))
 }
 
 /// `GET /v1/concerts/{id}/performances`: the bookable dates, future ones
@@ -38,35 +42,33 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Value>, ApiE
     summary = "The bookable dates of a concert (active token)",
     params(("concert_id" = i64, Path, description = "A concert id", minimum = 1)),
     security(("queue_token" = [])),
-    responses((status = 200, description = "Future performances with at least one available seat, earliest first", body = Vec<crate::openapi::Performance>), crate::openapi::PerformancesErrors)
+    responses((status = 200, description = "Future performances with at least one available seat, earliest first", body = Vec<Performance>), crate::openapi::PerformancesErrors)
 )]
 #[tracing::instrument(skip_all, fields(concert_id = %raw))]
 pub async fn performances(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     ActiveToken(_caller): ActiveToken,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Performance>>, ApiError> {
     let concert = int_id(&raw, "concert_id")?;
     if !store::catalog::concert_exists(&state.pool, ConcertId(concert)).await? {
         return Err(ApiError::not_found(
-            "CONCERT_NOT_FOUND",
+            ErrorCode::ConcertNotFound,
             format!("no concert {concert}"),
         ));
     }
     let rows = store::catalog::bookable_performances(&state.pool, ConcertId(concert)).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         rows.into_iter()
-            .map(|p| {
-                json!({
-                    "performance_id": p.performance_id.0,
-                    "concert_id": concert,
-                    "starts_at": p.starts_at,
-                    "total_seats": p.total_seats,
-                    "available_seats": p.available_seats,
-                })
+            .map(|p| Performance {
+                performance_id: p.performance_id.0,
+                concert_id: concert,
+                starts_at: p.starts_at,
+                total_seats: p.total_seats,
+                available_seats: p.available_seats,
             })
             .collect(),
-    )))
+    ))
 }
 
 /// `GET /v1/performances/{id}/seats[?status=available|held|sold]`
@@ -77,7 +79,7 @@ pub async fn performances(
     summary = "The seat map of a performance (active token)",
     params(("performance_id" = i64, Path, description = "A performance id", minimum = 1), crate::openapi::SeatStatusQuery),
     security(("queue_token" = [])),
-    responses((status = 200, description = "All 50 seats by number (or those with `?status=`)", body = crate::openapi::SeatMap), crate::openapi::SeatsErrors)
+    responses((status = 200, description = "All 50 seats by number (or those with `?status=`)", body = SeatMap), crate::openapi::SeatsErrors)
 )]
 #[tracing::instrument(skip_all, fields(performance_id = %raw))]
 pub async fn seats(
@@ -85,7 +87,7 @@ pub async fn seats(
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     ActiveToken(_caller): ActiveToken,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeatMap>, ApiError> {
     let performance = int_id(&raw, "performance_id")?;
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
     let filter = match query.get("status") {
@@ -97,11 +99,11 @@ pub async fn seats(
     let rows = store::catalog::seats(&state.pool, PerformanceId(performance)).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found(
-            "PERFORMANCE_NOT_FOUND",
+            ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
         ));
     }
-    let seats: Vec<Value> = rows
+    let seats: Vec<Seat> = rows
         .into_iter()
         .filter_map(|seat| {
             let state = SeatState {
@@ -109,12 +111,17 @@ pub async fn seats(
                 held_until: seat.held_until,
             };
             let status = state.status(seat.now);
-            filter.is_none_or(|f| f == status).then(|| {
-                json!({"seat_number": seat.seat_number, "price": seat.price, "status": status.as_str()})
+            filter.is_none_or(|f| f == status).then_some(Seat {
+                seat_number: seat.seat_number,
+                price: seat.price,
+                status,
             })
         })
         .collect();
-    Ok(Json(json!({"performance_id": performance, "seats": seats})))
+    Ok(Json(SeatMap {
+        performance_id: performance,
+        seats,
+    }))
 }
 
 /// `GET /v1/reservations`: the caller's own, newest first.
@@ -124,28 +131,25 @@ pub async fn seats(
     tag = "commands",
     summary = "The caller's reservations",
     security(("queue_token" = [])),
-    responses((status = 200, description = "The caller's own reservations, newest first", body = Vec<crate::openapi::Reservation>), crate::openapi::AnyTokenErrors)
+    responses((status = 200, description = "The caller's own reservations, newest first", body = Vec<Reservation>), crate::openapi::AnyTokenErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn my_reservations(
     State(state): State<AppState>,
     caller: AnyCredential,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Reservation>>, ApiError> {
     let reservations = store::holds::of_user(&state.pool, caller.user_id).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(
         reservations
             .into_iter()
-            .map(|r| {
-                let status = r.status.visible(r.held_until, caller.now);
-                json!({
-                    "reservation_id": r.reservation_id,
-                    "performance_id": r.performance_id.0,
-                    "seat_number": r.seat_number,
-                    "price": r.price,
-                    "status": status.as_str(),
-                    "held_until": r.held_until,
-                })
+            .map(|r| Reservation {
+                reservation_id: r.reservation_id.0,
+                performance_id: r.performance_id.0,
+                seat_number: r.seat_number,
+                price: r.price,
+                status: r.status.visible(r.held_until, caller.now),
+                held_until: r.held_until,
             })
             .collect(),
-    )))
+    ))
 }

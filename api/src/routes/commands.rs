@@ -2,7 +2,7 @@
 
 use crate::auth::{AnyCredential, AnyToken, Caller};
 use crate::batch::record_accepted;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
 use crate::state::AppState;
@@ -11,35 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use domain::queue::QueueStatus;
+use domain::wire::{Accepted, PayRequest, RequestOutcome, ReserveRequest};
 use domain::{
-    Command, CommandEnvelope, PerformanceId, RequestId, RequestKind, ReservationId, SeatNumber,
+    Command, CommandEnvelope, PerformanceId, RequestId, RequestKind, RequestStatus, ReservationId,
+    SeatNumber,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 use store::requests::PendingRequest;
-
-/// The body of `POST /v1/reservations`.
-#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = ReserveRequest)]
-pub struct ReserveBody {
-    #[schema(minimum = 1, example = 1)]
-    performance_id: i64,
-    #[schema(value_type = i16, minimum = 1, maximum = 50, example = 7)]
-    seat_number: SeatNumber,
-}
-
-/// The body of `POST /v1/payments`.
-#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = PayRequest)]
-pub struct PayBody {
-    /// A `held` reservation of the caller.
-    #[schema(value_type = uuid::Uuid)]
-    reservation_id: String,
-}
 
 /// Whether `performance` exists; a yes is remembered, as performances are
 /// never deleted, so a hot seat's reserves skip the query.
@@ -68,9 +47,9 @@ async fn performance_exists(
     tag = "commands",
     summary = "Hold a seat (active token)",
     params(crate::openapi::IdempotencyKeyHeader),
-    request_body = ReserveBody,
+    request_body = ReserveRequest,
     security(("queue_token" = [])),
-    responses((status = 202, description = "The reserve command is on Kafka; poll `status_url` for the outcome", body = crate::openapi::Accepted), crate::openapi::ReserveErrors)
+    responses((status = 202, description = "The reserve command is on Kafka; poll `status_url` for the outcome", body = Accepted), crate::openapi::ReserveErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn reserve(
@@ -78,8 +57,8 @@ pub async fn reserve(
     AnyToken(caller): AnyToken,
     key: IdempotencyKey,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<ReserveBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<ReserveRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("reserve", &body);
     if let Some(original) = replay(&state, &caller, RequestKind::Reserve, &key, &hash).await? {
         return Ok(original);
@@ -93,7 +72,7 @@ pub async fn reserve(
     let performance = PerformanceId(body.performance_id);
     if !performance_exists(&state, performance).await? {
         return Err(ApiError::not_found(
-            "PERFORMANCE_NOT_FOUND",
+            ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
         ));
     }
@@ -117,9 +96,9 @@ pub async fn reserve(
     tag = "commands",
     summary = "Pay for a held seat (active token)",
     params(crate::openapi::IdempotencyKeyHeader),
-    request_body = PayBody,
+    request_body = PayRequest,
     security(("queue_token" = [])),
-    responses((status = 202, description = "The pay command is on Kafka; poll `status_url` for the outcome", body = crate::openapi::Accepted), crate::openapi::PayErrors)
+    responses((status = 202, description = "The pay command is on Kafka; poll `status_url` for the outcome", body = Accepted), crate::openapi::PayErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
 pub async fn pay(
@@ -127,8 +106,8 @@ pub async fn pay(
     AnyToken(caller): AnyToken,
     key: IdempotencyKey,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<PayBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<PayRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("pay", &body);
     if let Some(original) = replay(&state, &caller, RequestKind::Pay, &key, &hash).await? {
         return Ok(original);
@@ -137,13 +116,13 @@ pub async fn pay(
     let reservation = ReservationId(uuid_id(&body.reservation_id, "reservation_id")?);
     let Some(found) = store::holds::find(&state.pool, reservation).await? else {
         return Err(ApiError::not_found(
-            "RESERVATION_NOT_FOUND",
+            ErrorCode::ReservationNotFound,
             format!("no reservation {reservation}"),
         ));
     };
     if found.user_id != caller.user_id {
         return Err(ApiError::Forbidden {
-            code: "NOT_YOUR_RESERVATION",
+            code: ErrorCode::NotYourReservation,
             detail: format!("reservation {reservation} belongs to another user"),
         });
     }
@@ -168,7 +147,7 @@ async fn replay(
     kind: RequestKind,
     key: &IdempotencyKey,
     hash: &str,
-) -> Result<Option<(StatusCode, Json<Value>)>, ApiError> {
+) -> Result<Option<(StatusCode, Json<Accepted>)>, ApiError> {
     let Some(k) = &key.0 else {
         return Ok(None);
     };
@@ -199,7 +178,7 @@ async fn submit(
     headers: &HeaderMap,
     command: Command,
     hash: String,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let kind = command.kind();
     let request_id = match &key.0 {
         Some(k) => RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k),
@@ -235,15 +214,8 @@ async fn submit(
     Ok(accepted(request_id))
 }
 
-fn accepted(request_id: RequestId) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "request_id": request_id,
-            "status": "pending",
-            "status_url": format!("/v1/requests/{request_id}"),
-        })),
-    )
+fn accepted(request_id: RequestId) -> (StatusCode, Json<Accepted>) {
+    (StatusCode::ACCEPTED, Json(Accepted::pending(request_id.0)))
 }
 
 /// The longest `wait_ms` a client may ask for.
@@ -260,7 +232,7 @@ const RECHECK: Duration = Duration::from_secs(1);
     summary = "The outcome of a command (the same user's token)",
     params(("request_id" = uuid::Uuid, Path, description = "The `request_id` of a 202 answer"), crate::openapi::WaitMsQuery),
     security(("queue_token" = [])),
-    responses((status = 200, description = "`pending`, or final: `succeeded` with a `result`, `rejected` with a `reason`", body = crate::openapi::RequestOutcome), crate::openapi::RequestErrors)
+    responses((status = 200, description = "`pending`, or final: `succeeded` with a `result`, `rejected` with a `reason`", body = RequestOutcome), crate::openapi::RequestErrors)
 )]
 #[tracing::instrument(skip_all, fields(request_id = %raw))]
 pub async fn request_status(
@@ -268,7 +240,7 @@ pub async fn request_status(
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     caller: AnyCredential,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestOutcome>, ApiError> {
     let id = RequestId(uuid_id(&raw, "request_id")?);
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
     let wait_ms = match query.get("wait_ms") {
@@ -290,7 +262,7 @@ pub async fn request_status(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let view = read_request(&state, id, &caller).await?;
-        let pending = view["status"] == "pending";
+        let pending = view.status == RequestStatus::Pending;
         let now = tokio::time::Instant::now();
         if !pending || now >= deadline {
             return Ok(Json(view));
@@ -303,20 +275,20 @@ async fn read_request(
     state: &AppState,
     id: RequestId,
     caller: &AnyCredential,
-) -> Result<Value, ApiError> {
+) -> Result<RequestOutcome, ApiError> {
     let request = store::requests::read(&state.pool, id).await?;
     // Another user's request reads as unknown: its existence is not theirs to learn.
     let Some(request) = request.filter(|r| r.user_id == caller.user_id) else {
         return Err(ApiError::not_found(
-            "REQUEST_NOT_FOUND",
+            ErrorCode::RequestNotFound,
             format!("no request {id}"),
         ));
     };
-    Ok(json!({
-        "request_id": id,
-        "kind": request.kind.as_str(),
-        "status": request.status.as_str(),
-        "reason": request.reason.map(|r| r.code()),
-        "result": request.result,
-    }))
+    Ok(RequestOutcome {
+        request_id: id.0,
+        kind: request.kind,
+        status: request.status,
+        reason: request.reason,
+        result: request.result,
+    })
 }

@@ -2,7 +2,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use domain::wire::{Health, Readiness};
 use std::time::Duration;
 
 #[utoipa::path(
@@ -10,10 +10,10 @@ use std::time::Duration;
     path = "/healthz",
     tag = "operations",
     summary = "Liveness",
-    responses((status = 200, description = "The process is up", body = crate::openapi::Health))
+    responses((status = 200, description = "The process is up", body = Health))
 )]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health::ok())
 }
 
 /// Ready only while both Postgres and the broker answer.
@@ -23,23 +23,21 @@ pub async fn healthz() -> Json<Value> {
     tag = "operations",
     summary = "Readiness",
     responses(
-        (status = 200, description = "Postgres and the broker answer", body = crate::openapi::Readiness),
-        (status = 503, description = "Postgres or the broker does not answer", body = crate::openapi::Readiness),
+        (status = 200, description = "Postgres and the broker answer", body = Readiness),
+        (status = 503, description = "Postgres or the broker does not answer", body = Readiness),
     )
 )]
 #[tracing::instrument(skip_all)]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = tokio::time::timeout(Duration::from_secs(2), store::ping(&state.pool))
         .await
         .is_ok_and(|r| r.is_ok());
     let broker = state.publisher.broker_reachable().await;
-    let status = if database && broker {
+    let readiness = Readiness { database, broker };
+    let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({"database": database, "broker": broker})),
-    )
+    (status, Json(readiness))
 }

@@ -11,13 +11,13 @@ mod users;
 
 pub use commands::MAX_WAIT_MS;
 
-use crate::error::problem;
+use crate::error::{problem, ErrorCode};
 use crate::extract::MAX_BODY_BYTES;
 use crate::metrics::ApiMetrics;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, Path};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -123,7 +123,7 @@ async fn page_asset(Path(file): Path<String>) -> Response {
             include_str!("../../static/app.css"),
             "text/css; charset=utf-8",
         ),
-        _ => return problem(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
+        _ => return problem(ErrorCode::NotFound, "no such file"),
     };
     (
         [
@@ -136,13 +136,12 @@ async fn page_asset(Path(file): Path<String>) -> Response {
 }
 
 async fn not_found() -> impl IntoResponse {
-    problem(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")
+    problem(ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
     problem(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method",
     )
 }

@@ -1,5 +1,5 @@
 use crate::auth::{caller_of, user_key, VerifiedToken};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{uuid_id, JsonBody};
 use crate::rate_limit::Limited;
 use crate::state::AppState;
@@ -8,19 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Duration;
 use domain::queue::{estimated_wait_seconds, QueueStatus};
+use domain::wire::{EnterQueueRequest, QueueEntry, QueueStatusResponse};
 use domain::{TokenId, UserId};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::net::SocketAddr;
-
-/// The body of `POST /v1/queue/tokens`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = EnterQueueRequest)]
-pub struct EnterBody {
-    #[schema(value_type = uuid::Uuid)]
-    user_id: String,
-}
 
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
@@ -29,11 +19,11 @@ pub struct EnterBody {
     path = "/v1/queue/tokens",
     tag = "queue",
     summary = "Enter the waiting room",
-    request_body = EnterBody,
+    request_body = EnterQueueRequest,
     security(("queue_token" = [])),
     responses(
-        (status = 201, description = "A new place at the end of the line (or already active when there is room)", body = crate::openapi::QueueEntry),
-        (status = 200, description = "The user already has a live entry: the same token and place; re-entering never moves anyone", body = crate::openapi::QueueEntry),
+        (status = 201, description = "A new place at the end of the line (or already active when there is room)", body = QueueEntry),
+        (status = 200, description = "The user already has a live entry: the same token and place; re-entering never moves anyone", body = QueueEntry),
         crate::openapi::EnterErrors,
     )
 )]
@@ -42,8 +32,8 @@ pub async fn enter(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<EnterBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<EnterQueueRequest>,
+) -> Result<(StatusCode, Json<QueueEntry>), ApiError> {
     let client = state.limits.client_ip(peer.ip(), &headers);
     state.limits.check(Limited::QueueEntry, client)?;
     let user = UserId(uuid_id(&body.user_id, "user_id")?);
@@ -53,7 +43,7 @@ pub async fn enter(
     let key = user_key(&headers).ok_or(ApiError::InvalidCredentials)?;
     let Some(stored) = store::users::key_hash_of(&state.pool, user).await? else {
         return Err(ApiError::not_found(
-            "USER_NOT_FOUND",
+            ErrorCode::UserNotFound,
             format!("no user {user}"),
         ));
     };
@@ -131,14 +121,14 @@ fn entry_body(
     token_id: TokenId,
     status: QueueStatus,
     position: u64,
-) -> Value {
-    json!({
-        "token": state.tokens.issue(&token_id),
-        "user_id": user,
-        "status": status.as_str(),
-        "position": position,
-        "estimated_wait_seconds": wait_estimate(state, position),
-    })
+) -> QueueEntry {
+    QueueEntry {
+        token: state.tokens.issue(&token_id),
+        user_id: user.0,
+        status,
+        position,
+        estimated_wait_seconds: wait_estimate(state, position),
+    }
 }
 
 fn wait_estimate(state: &AppState, position: u64) -> u64 {
@@ -161,13 +151,13 @@ fn wait_estimate(state: &AppState, position: u64) -> u64 {
     tag = "queue",
     summary = "The caller's place in the waiting room",
     security(("queue_token" = [])),
-    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = crate::openapi::QueueStatusResponse), crate::openapi::AnyTokenErrors)
+    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = QueueStatusResponse), crate::openapi::AnyTokenErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn status(
     State(state): State<AppState>,
     VerifiedToken(token_id): VerifiedToken,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QueueStatusResponse>, ApiError> {
     // Most polls come from waiting entries: answered from the line snapshot,
     // with no database round trip (see `WaitingLine::fresh`).
     if let Some((entry, position)) = state.line.fresh(&token_id) {
@@ -210,15 +200,15 @@ fn status_body(
     status: QueueStatus,
     position: u64,
     active_until: Option<chrono::DateTime<chrono::Utc>>,
-) -> Value {
-    json!({
-        "user_id": user,
-        "status": status.as_str(),
-        "position": position,
-        "ahead": position.saturating_sub(1),
-        "estimated_wait_seconds": wait_estimate(state, position),
-        "active_until": active_until,
-    })
+) -> QueueStatusResponse {
+    QueueStatusResponse {
+        user_id: user.0,
+        status,
+        position,
+        ahead: position.saturating_sub(1),
+        estimated_wait_seconds: wait_estimate(state, position),
+        active_until,
+    }
 }
 
 /// Equal slices, compared without stopping at the first difference.

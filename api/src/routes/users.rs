@@ -8,8 +8,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::Json;
+use domain::wire::{NewUser, RegisterRequest};
 use domain::UserId;
-use serde_json::{json, Value};
 use std::net::SocketAddr;
 
 /// `POST /v1/users`: any JSON object (or nothing) registers a new user and
@@ -19,8 +19,8 @@ use std::net::SocketAddr;
     path = "/v1/users",
     tag = "users",
     summary = "Register a user",
-    request_body(content = Option<crate::openapi::RegisterRequest>, description = "An empty JSON object; an empty body works too", content_type = "application/json"),
-    responses((status = 201, description = "Registered, with a balance of 0", body = crate::openapi::NewUser), crate::openapi::RegisterErrors)
+    request_body(content = Option<RegisterRequest>, description = "An empty JSON object; an empty body works too", content_type = "application/json"),
+    responses((status = 201, description = "Registered, with a balance of 0", body = NewUser), crate::openapi::RegisterErrors)
 )]
 #[tracing::instrument(skip_all)]
 pub async fn register(
@@ -28,7 +28,7 @@ pub async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NewUser>), ApiError> {
     let client = state.limits.client_ip(peer.ip(), &headers);
     state.limits.check(Limited::Registration, client)?;
     let body = body.map_err(|r| {
@@ -38,13 +38,17 @@ pub async fn register(
             ApiError::Validation(r.to_string())
         }
     })?;
-    let _: serde_json::Map<String, Value> = parse_json(&body)?;
+    let _: RegisterRequest = parse_json(&body)?;
     let user = UserId::new();
     let key = UserKey::generate();
     store::users::insert(&state.pool, user, &key.hash()).await?;
     // The key is shown here once; only its hash is kept.
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user_id": user, "balance": 0, "user_key": key.expose()})),
+        Json(NewUser {
+            user_id: user.0,
+            balance: 0,
+            user_key: key.expose().to_owned(),
+        }),
     ))
 }

@@ -151,8 +151,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     workers::kafka::ensure_topics(&settings)
         .await
         .unwrap_or_else(|e| panic!("creating topics: {e:#}"));
-    let pool = store::connect(&settings, 4, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let pool =
+        store::connect(&settings, 4, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e:#}"));
     let mut app = TestApp {
         address: String::new(),
         client: reqwest::Client::builder()

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::rules::{decide_pay, ReservationState};
+use domain::wire::{PayResult, RequestResult};
 use domain::{Decision, Money, PaymentId, RejectReason, ReservationId, UserId};
-use serde_json::json;
 use store::balances::LedgerKind;
 use store::PgConnection;
 
@@ -68,11 +68,11 @@ pub(super) async fn pay(
     store::payments::release_other_holds(conn, payer, reservation_id).await?;
     // Paying ends the payer's turn in the waiting room.
     store::queue::expire_user(conn, payer, now).await?;
-    Ok(Decision::Succeeded(json!({
-        "payment_id": payment,
-        "reservation_id": reservation_id,
-        "amount": price,
-        "paid_at": now,
-        "balance_after": balance_after.krw(),
+    Ok(Decision::Succeeded(RequestResult::Pay(PayResult {
+        payment_id: payment.0,
+        reservation_id: reservation_id.0,
+        amount: price,
+        paid_at: now,
+        balance_after: balance_after.krw(),
     })))
 }

@@ -6,8 +6,8 @@
 use super::{finished, Outcome, Rules};
 use chrono::{DateTime, Utc};
 use domain::rules::{decide_reserve, SeatState};
+use domain::wire::{RequestResult, ReserveResult};
 use domain::{Command, CommandEnvelope, Decision, RejectReason, RequestKind, ReservationId};
-use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use store::holds::NewHolds;
 use store::requests::Finished;
@@ -133,12 +133,12 @@ async fn decide(
         seat.reservation = Some(reservation.0);
         *holds += 1;
         new_holds.push(reservation, env.user_id, key, seat.price, until);
-        decisions.push(Decision::Succeeded(json!({
-            "reservation_id": reservation,
-            "performance_id": performance_id,
-            "seat_number": seat_number,
-            "price": seat.price,
-            "held_until": until,
+        decisions.push(Decision::Succeeded(RequestResult::Reserve(ReserveResult {
+            reservation_id: reservation.0,
+            performance_id: performance_id.0,
+            seat_number: seat_number.get(),
+            price: seat.price,
+            held_until: until,
         })));
     }
     store::holds::expire(conn, &lapsed).await?;

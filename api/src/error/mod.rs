@@ -1,16 +1,27 @@
 //! The one error type of the API. Every error is an RFC 9457 problem with a
 //! `code`; 4xx say what was wrong, 5xx log the cause and say nothing of it.
+//!
+//! Codes are [`ErrorCode`]s, never strings: the answer's status is its
+//! code's, and the OpenAPI document lists the same codes with the same
+//! statuses, so the compiler keeps the three in step.
 
-use axum::http::{header, HeaderValue, StatusCode};
+mod code;
+mod problem;
+
+pub use code::ErrorCode;
+pub use problem::{problem, problem_with_status, Problem};
+
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+/// Why a request failed; each answers with one [`ErrorCode`] and its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Validation(String),
+    /// An unknown resource; `code` says which kind (a `…_NOT_FOUND`).
     #[error("{detail}")]
-    NotFound { code: &'static str, detail: String },
+    NotFound { code: ErrorCode, detail: String },
     #[error("the queue token is missing, malformed, forged or unknown")]
     InvalidToken,
     #[error("the queue token is not active")]
@@ -19,10 +30,12 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("too many requests from this address; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Not the caller's to do; `code` says why.
     #[error("{detail}")]
-    Forbidden { code: &'static str, detail: String },
+    Forbidden { code: ErrorCode, detail: String },
+    /// The state refuses the request; `code` says which rule.
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: ErrorCode, detail: String },
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
     #[error("the request body is larger than 64 KiB")]
@@ -30,59 +43,47 @@ pub enum ApiError {
     #[error("the message broker cannot take the command now; retry with the same Idempotency-Key")]
     BrokerUnavailable(#[source] anyhow::Error),
     #[error("the database is unavailable; retry later")]
-    DatabaseUnavailable(#[source] sqlx::Error),
+    DatabaseUnavailable(#[source] store::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+    /// A `404` for an unknown resource, named by its code.
+    pub fn not_found(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::NotFound {
             code,
             detail: detail.into(),
         }
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The code answered; the status is the code's.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
-            Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
-            Self::InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
-            Self::TokenNotActive => (StatusCode::FORBIDDEN, "TOKEN_NOT_ACTIVE"),
-            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
-            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-            Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
-            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            Self::IdempotencyKeyReused => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
-            }
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            Self::BrokerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "BROKER_UNAVAILABLE"),
-            Self::DatabaseUnavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE")
-            }
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            Self::Validation(_) => ErrorCode::ValidationError,
+            Self::NotFound { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. } => *code,
+            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::TokenNotActive => ErrorCode::TokenNotActive,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::BrokerUnavailable(_) => ErrorCode::BrokerUnavailable,
+            Self::DatabaseUnavailable(_) => ErrorCode::DatabaseUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    /// Postgres being down, restarting or overloaded is a `503` the client
-    /// may retry; anything else is a bug and a `500`.
-    fn from(e: sqlx::Error) -> Self {
-        let unavailable = match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
-            // Connection exceptions, operator intervention (shutdown),
-            // insufficient resources.
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
-            _ => false,
-        };
-        if unavailable {
-            Self::DatabaseUnavailable(e)
-        } else {
-            Self::Internal(e.into())
+impl From<store::Error> for ApiError {
+    /// Postgres being down, restarting, overloaded or losing a deadlock is a
+    /// `503` the client may retry; anything else is a bug and a `500`.
+    fn from(e: store::Error) -> Self {
+        match store::classify(&e) {
+            store::ErrorClass::Transient => Self::DatabaseUnavailable(e),
+            store::ErrorClass::Conflict | store::ErrorClass::Fatal => Self::Internal(e.into()),
         }
     }
 }
@@ -91,33 +92,16 @@ impl From<sqlx::Error> for ApiError {
 /// about 100 characters of the input it quotes.
 pub const MAX_DETAIL_CHARS: usize = 130;
 
-/// The problem+json body of an error.
-pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
-    let body = json!({
-        "type": format!("urn:concert:problem:{}", code.to_ascii_lowercase()),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-    });
-    let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    response
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        let code = self.code();
+        if code.status().is_server_error() {
             let cause = match &self {
                 Self::BrokerUnavailable(e) | Self::Internal(e) => format!("{e:#}"),
                 Self::DatabaseUnavailable(e) => e.to_string(),
                 _ => String::new(),
             };
-            tracing::error!(code, cause, "request failed");
+            tracing::error!(code = code.code(), cause, "request failed");
         }
         let mut detail = self.to_string();
         if let Self::Validation(_) = self {
@@ -128,7 +112,7 @@ impl IntoResponse for ApiError {
                 detail.push('…');
             }
         }
-        let mut response = problem(status, code, &detail);
+        let mut response = problem(code, &detail);
         if let Self::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()
@@ -141,6 +125,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     async fn body_of(e: ApiError) -> (StatusCode, String, serde_json::Value) {
         let response = e.into_response();
@@ -199,9 +184,25 @@ mod tests {
                 "BROKER_UNAVAILABLE",
             ),
             (
-                ApiError::not_found("USER_NOT_FOUND", "no such user"),
+                ApiError::not_found(ErrorCode::UserNotFound, "no such user"),
                 404,
                 "USER_NOT_FOUND",
+            ),
+            (
+                ApiError::Forbidden {
+                    code: ErrorCode::NotYourReservation,
+                    detail: "another user's".into(),
+                },
+                403,
+                "NOT_YOUR_RESERVATION",
+            ),
+            (
+                ApiError::Conflict {
+                    code: ErrorCode::BalanceLimit,
+                    detail: "too much".into(),
+                },
+                409,
+                "BALANCE_LIMIT",
             ),
         ];
         for (e, status, code) in cases {

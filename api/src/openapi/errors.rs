@@ -1,0 +1,107 @@
+//! The error responses of each operation, built from [`ErrorCode`]: a set
+//! names the codes an operation may answer with, and each code brings its
+//! status, its description and an example problem, so the document cannot
+//! list a code with another status than the API answers it with.
+
+use crate::error::{ErrorCode, Problem};
+use std::collections::BTreeMap;
+use utoipa::openapi::example::ExampleBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{IntoResponses, ToSchema};
+
+/// Error responses of an operation, grouped by status; each lists its codes
+/// with an example problem.
+pub fn problem_responses(
+    codes: &[ErrorCode],
+) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for code in codes {
+        by_status
+            .entry(code.status().as_u16())
+            .or_default()
+            .push(*code);
+    }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let description = codes
+                .iter()
+                .map(|c| format!("`{}`: {}", c.code(), c.description()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let examples = codes.iter().map(|c| {
+                // The example is an answer, built as the answers are.
+                let example = Problem::new(c.status(), *c, c.description());
+                (
+                    c.code().to_owned(),
+                    ExampleBuilder::new()
+                        .summary(c.code())
+                        .value(serde_json::to_value(example).ok())
+                        .build(),
+                )
+            });
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(Problem::name())))
+                .examples_from_iter(examples)
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", content)
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// Declares a named set of error responses for `responses(...)` of a path.
+macro_rules! error_set {
+    ($($(#[$meta:meta])* $name:ident => [$($code:ident),* $(,)?];)*) => {$(
+        $(#[$meta])*
+        pub struct $name;
+        impl $name {
+            /// The codes the operation may answer with.
+            pub const CODES: &'static [ErrorCode] = &[$(ErrorCode::$code),*];
+        }
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                problem_responses(Self::CODES)
+            }
+        }
+    )*};
+}
+
+error_set! {
+    /// Registration.
+    RegisterErrors => [ValidationError, PayloadTooLarge, UnsupportedMediaType, RateLimited, DatabaseUnavailable, InternalError];
+    /// Entering the queue.
+    EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        DatabaseUnavailable, InternalError];
+    /// Reads that take any valid token.
+    AnyTokenErrors => [InvalidToken, DatabaseUnavailable, InternalError];
+    /// The balance: the token's user may have gone.
+    BalanceErrors => [InvalidToken, UserNotFound, DatabaseUnavailable, InternalError];
+    /// Charging the balance.
+    ChargeErrors => [ValidationError, InvalidToken, UserNotFound, BalanceLimit, PayloadTooLarge, UnsupportedMediaType,
+        IdempotencyKeyReused, DatabaseUnavailable, InternalError];
+    /// Public reads.
+    PublicReadErrors => [DatabaseUnavailable, InternalError];
+    /// The dates of a concert.
+    PerformancesErrors => [ValidationError, InvalidToken, TokenNotActive, ConcertNotFound,
+        DatabaseUnavailable, InternalError];
+    /// The seat map.
+    SeatsErrors => [ValidationError, InvalidToken, TokenNotActive, PerformanceNotFound,
+        DatabaseUnavailable, InternalError];
+    /// The reserve command.
+    ReserveErrors => [ValidationError, InvalidToken, TokenNotActive, PerformanceNotFound,
+        PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable, DatabaseUnavailable, InternalError];
+    /// The pay command.
+    PayErrors => [ValidationError, InvalidToken, TokenNotActive, NotYourReservation,
+        ReservationNotFound, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable,
+        DatabaseUnavailable, InternalError];
+    /// A request's outcome.
+    RequestErrors => [ValidationError, InvalidToken, RequestNotFound, DatabaseUnavailable,
+        InternalError];
+    /// The metrics, which fail only if they cannot be encoded.
+    MetricsErrors => [InternalError];
+}

@@ -1,0 +1,225 @@
+//! The OpenAPI 3.1 document, generated from the code: every handler carries a
+//! `#[utoipa::path]` and is registered through [`utoipa_axum`], so the router
+//! and the document are built from the same list (`routes::api_routes`).
+//!
+//! Nothing here describes a body by hand: the schemas are derived from the
+//! types the handlers answer with ([`domain::wire`], [`crate::error::Problem`]),
+//! and the error responses from [`ErrorCode`]. This module only assembles
+//! the document (`errors`, `params`) and serves it with Swagger UI.
+
+mod errors;
+mod params;
+#[cfg(test)]
+mod tests;
+
+pub use errors::*;
+pub use params::{IdempotencyKeyHeader, SeatStatusQuery, WaitMsQuery};
+
+use crate::error::{ApiError, ErrorCode, Problem};
+use axum::response::IntoResponse;
+use domain::RejectReason;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The name of the bearer security scheme in the document.
+pub const BEARER: &str = "queue_token";
+
+/// The document's fixed part: its info, tags, the schemas no operation
+/// names (`Problem`, `ErrorCode`, `RejectReason`) and the bearer scheme; the
+/// operations are added by `routes::api_routes`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Concert reservation API",
+        description = "Waiting room, seat holds and payments for concerts that sell out in minutes.\n\n\
+Commands (`POST /v1/reservations`, `POST /v1/payments`) are answered `202` once they are on \
+Kafka; poll `GET /v1/requests/{request_id}` (with `?wait_ms=` to long-poll) for the outcome. \
+Every error is an RFC 9457 problem (`application/problem+json`) with a machine-readable `code`. \
+Every response carries `x-request-id` (echoed when the client sent one).",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    tags(
+        (name = "users", description = "Registration"),
+        (name = "queue", description = "The waiting room"),
+        (name = "catalog", description = "Concerts, dates and seats"),
+        (name = "commands", description = "Holds and payments, decided by the workers"),
+        (name = "balance", description = "The prepaid balance"),
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "page", description = "The waiting-room page and these docs"),
+    ),
+    components(schemas(Problem, ErrorCode, RejectReason)),
+    modifiers(&BearerScheme),
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer security scheme the secured operations name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("queue token")
+                    .description(Some(
+                        "The `token` from `POST /v1/queue/tokens`, or the `user_key` from \
+                         `POST /v1/users`. Entering a waiting room takes the user key; endpoints \
+                         marked *active* need a token whose status is `active` (else `403 \
+                         TOKEN_NOT_ACTIVE`); the others take the user's key or any of their tokens.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served at `/openapi.json`: built once per process.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| finish(crate::routes::api_routes().into_openapi()))
+}
+
+/// Adds what every operation shares: the `x-request-id` response header.
+fn finish(doc: utoipa::openapi::OpenApi) -> Value {
+    let mut doc = serde_json::to_value(doc).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "serializing the OpenAPI document failed");
+        json!({})
+    });
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for operation in item.values_mut().filter_map(Value::as_object_mut) {
+                optional_body_is_not_null(operation);
+                let Some(responses) = operation
+                    .get_mut("responses")
+                    .and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
+                for response in responses.values_mut().filter_map(Value::as_object_mut) {
+                    if response.contains_key("$ref") {
+                        continue;
+                    }
+                    let headers = response.entry("headers").or_insert_with(|| json!({}));
+                    if let Some(headers) = headers.as_object_mut() {
+                        headers.insert(
+                            "x-request-id".into(),
+                            json!({
+                                "description": "Identifies the request in logs; echoed when the client sent one.",
+                                "schema": {"type": "string"}
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// `request_body = Option<T>` reads as "the body may be left out" (it is
+/// then not `required`), but utoipa also lets it be JSON `null`, which the
+/// API refuses: keep only `T`.
+fn optional_body_is_not_null(operation: &mut serde_json::Map<String, Value>) {
+    let contents = operation
+        .get_mut("requestBody")
+        .and_then(|b| b.get_mut("content"))
+        .and_then(Value::as_object_mut);
+    for content in contents.into_iter().flat_map(|c| c.values_mut()) {
+        let Some(schema) = content.get_mut("schema") else {
+            continue;
+        };
+        let single = schema
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .and_then(|alts| {
+                let rest: Vec<&Value> = alts.iter().filter(|a| a["type"] != "null").collect();
+                match (alts.len(), rest.as_slice()) {
+                    (2, [only]) => Some((*only).clone()),
+                    _ => None,
+                }
+            });
+        if let Some(single) = single {
+            *schema = single;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ serving
+
+/// `GET /openapi.json`
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "page",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = serde_json::Value))
+)]
+pub async fn openapi_json() -> axum::Json<&'static Value> {
+    axum::Json(document())
+}
+
+/// `GET /docs`: Swagger UI for this document, assets served from the crate.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "page",
+    summary = "Swagger UI",
+    responses((status = 200, description = "Swagger UI", content_type = "text/html", body = String))
+)]
+pub async fn swagger_ui() -> axum::response::Response {
+    swagger_file("")
+}
+
+/// `GET /docs/{*file}`: the Swagger UI assets.
+pub async fn swagger_asset(
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> axum::response::Response {
+    swagger_file(&file)
+}
+
+/// One file of Swagger UI, from the assets compiled into the crate.
+fn swagger_file(file: &str) -> axum::response::Response {
+    use axum::http::header;
+    static CONFIG: OnceLock<std::sync::Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        std::sync::Arc::new(
+            utoipa_swagger_ui::Config::from("/openapi.json")
+                .try_it_out_enabled(true)
+                .persist_authorization(true)
+                .display_request_duration(true),
+        )
+    });
+    match utoipa_swagger_ui::serve(file, config.clone()) {
+        Ok(Some(found)) => {
+            let mut bytes = found.bytes.into_owned();
+            if !found.gzpipped && (file.is_empty() || file == "index.html") {
+                // Served at /docs (no trailing slash): resolve the relative
+                // asset links against /docs/.
+                let html = String::from_utf8_lossy(&bytes).replacen(
+                    "<head>",
+                    "<head><base href=\"/docs/\">",
+                    1,
+                );
+                bytes = html.into_bytes();
+            }
+            let mut response =
+                ([(header::CONTENT_TYPE, found.content_type)], bytes).into_response();
+            if found.gzpipped {
+                response.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    axum::http::HeaderValue::from_static("gzip"),
+                );
+            }
+            response
+        }
+        Ok(None) => crate::error::problem(ErrorCode::NotFound, "no such file"),
+        Err(e) => {
+            ApiError::Internal(anyhow::anyhow!("serving Swagger UI failed: {e}")).into_response()
+        }
+    }
+}
