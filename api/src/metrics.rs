@@ -4,7 +4,7 @@
 //! several API instances a test process starts never share or fight over
 //! one: every instance reports only its own traffic.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};

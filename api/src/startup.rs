@@ -1,13 +1,13 @@
 //! Building and running the API; the binary and the tests share this.
 
+use crate::auth::token::TokenKey;
 use crate::batch::{entry_reader, request_recorder};
+use crate::http::rate_limit::RateLimits;
+use crate::http::serve::serve;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
-use crate::rate_limit::RateLimits;
 use crate::routes::router;
-use crate::serve::serve;
 use crate::state::AppState;
-use crate::token::TokenKey;
 use crate::waiting_line::WaitingLine;
 use domain::config::Settings;
 use std::net::SocketAddr;

@@ -1,11 +1,11 @@
 //! What every handler shares.
 
+use crate::auth::token::TokenKey;
 use crate::batch::Batcher;
+use crate::http::rate_limit::RateLimits;
 use crate::known::KnownIds;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
-use crate::rate_limit::RateLimits;
-use crate::token::TokenKey;
 use crate::waiting_line::WaitingLine;
 use domain::config::Settings;
 use std::sync::Arc;

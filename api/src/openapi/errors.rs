@@ -3,7 +3,7 @@
 //! status, its description and an example problem, so the document cannot
 //! list a code with another status than the API answers it with.
 
-use crate::error::{ErrorCode, Problem};
+use crate::http::error::{ErrorCode, Problem};
 use std::collections::BTreeMap;
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::response::ResponseBuilder;

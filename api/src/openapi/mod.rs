@@ -3,7 +3,7 @@
 //! and the document are built from the same list (`routes::api_routes`).
 //!
 //! Nothing here describes a body by hand: the schemas are derived from the
-//! types the handlers answer with ([`domain::wire`], [`crate::error::Problem`]),
+//! types the handlers answer with ([`domain::wire`], [`crate::http::error::Problem`]),
 //! and the error responses from [`ErrorCode`]. This module only assembles
 //! the document (`errors`, `params`) and serves it with Swagger UI.
 
@@ -15,7 +15,7 @@ mod tests;
 pub use errors::*;
 pub use params::{IdempotencyKeyHeader, SeatStatusQuery, WaitMsQuery};
 
-use crate::error::{ApiError, ErrorCode, Problem};
+use crate::http::error::{ApiError, ErrorCode, Problem};
 use axum::response::IntoResponse;
 use domain::RejectReason;
 use serde_json::{json, Value};
@@ -217,7 +217,7 @@ fn swagger_file(file: &str) -> axum::response::Response {
             }
             response
         }
-        Ok(None) => crate::error::problem(ErrorCode::NotFound, "no such file"),
+        Ok(None) => crate::http::error::problem(ErrorCode::NotFound, "no such file"),
         Err(e) => {
             ApiError::Internal(anyhow::anyhow!("serving Swagger UI failed: {e}")).into_response()
         }

@@ -1,6 +1,6 @@
 use crate::auth::AnyCredential;
-use crate::error::{ApiError, ErrorCode};
-use crate::extract::{IdempotencyKey, JsonBody};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::{IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
 use crate::state::AppState;
 use axum::extract::State;

@@ -1,6 +1,6 @@
 use crate::auth::{ActiveToken, AnyCredential};
-use crate::error::{ApiError, ErrorCode};
-use crate::extract::int_id;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::int_id;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

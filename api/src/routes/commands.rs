@@ -2,8 +2,8 @@
 
 use crate::auth::{AnyCredential, AnyToken, Caller};
 use crate::batch::record_accepted;
-use crate::error::{ApiError, ErrorCode};
-use crate::extract::{uuid_id, IdempotencyKey, JsonBody};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::{uuid_id, IdempotencyKey, JsonBody};
 use crate::idempotency::body_hash;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;

@@ -11,8 +11,8 @@ mod users;
 
 pub use commands::MAX_WAIT_MS;
 
-use crate::error::{problem, ErrorCode};
-use crate::extract::MAX_BODY_BYTES;
+use crate::http::error::{problem, ErrorCode};
+use crate::http::extract::MAX_BODY_BYTES;
 use crate::metrics::ApiMetrics;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -80,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Outermost: it checks every request first and dresses every answer.
-        .layer(axum::middleware::from_fn(crate::edge::edge))
+        .layer(axum::middleware::from_fn(crate::http::edge::edge))
         .with_state(state)
 }
 

@@ -1,7 +1,7 @@
 use crate::auth::{caller_of, user_key, VerifiedToken};
-use crate::error::{ApiError, ErrorCode};
-use crate::extract::{uuid_id, JsonBody};
-use crate::rate_limit::Limited;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::{uuid_id, JsonBody};
+use crate::http::rate_limit::Limited;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};

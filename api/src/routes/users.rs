@@ -1,8 +1,8 @@
-use crate::error::ApiError;
-use crate::extract::parse_json;
-use crate::rate_limit::Limited;
+use crate::auth::user_key::UserKey;
+use crate::http::error::ApiError;
+use crate::http::extract::parse_json;
+use crate::http::rate_limit::Limited;
 use crate::state::AppState;
-use crate::user_key::UserKey;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;

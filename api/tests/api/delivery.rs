@@ -12,7 +12,7 @@ async fn envelope_for(
     performance: i64,
     seat: i64,
 ) -> CommandEnvelope {
-    let token_id = api::token::TokenKey::new(app.settings.token_secret.clone())
+    let token_id = api::auth::token::TokenKey::new(app.settings.token_secret.clone())
         .verify(token)
         .unwrap_or_else(|| panic!("token does not verify"));
     CommandEnvelope::new(

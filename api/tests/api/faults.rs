@@ -65,7 +65,7 @@ async fn a_poison_message_is_set_aside_and_does_not_block_its_partition() {
 async fn a_round_with_one_partition_claimed_by_another_worker_applies_nothing() {
     let app = spawn_app().await;
     let performance = app.add_performance(5_000).await;
-    let keys = api::token::TokenKey::new(app.settings.token_secret.clone());
+    let keys = api::auth::token::TokenKey::new(app.settings.token_secret.clone());
     // Two users' commands as if read from partitions 0 and 1 of one round.
     let mut round: Vec<Delivery> = Vec::new();
     for (partition, seat) in [(0, 11), (1, 12)] {
@@ -192,7 +192,7 @@ async fn of_two_bodies_racing_with_one_idempotency_key_only_the_one_that_got_the
     let performance = app.add_performance(5_000).await;
     let (user, token) = app.active_user().await;
     let user_id = UserId::parse(&user).unwrap_or_else(|e| panic!("{e}"));
-    let token_id = api::token::TokenKey::new(app.settings.token_secret.clone())
+    let token_id = api::auth::token::TokenKey::new(app.settings.token_secret.clone())
         .verify(&token)
         .unwrap_or_else(|| panic!("token"));
     let rules = Rules::from_settings(&app.settings);

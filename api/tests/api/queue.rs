@@ -1,7 +1,7 @@
 //! The waiting room (SPEC rules 1 and 2).
 
 use crate::helpers::{eventually, json_of, problem_code, spawn_app_with, TestApp};
-use api::user_key::UserKey;
+use api::auth::user_key::UserKey;
 use api::waiting_line::WaitingLine;
 use domain::TokenId;
 use futures::stream::{self, StreamExt};

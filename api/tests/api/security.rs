@@ -94,7 +94,7 @@ async fn the_user_key_opens_the_any_endpoints_and_only_the_users_own_data() {
     assert_eq!(theirs["balance"], 0);
 
     // A key of the right shape that nobody has is an invalid credential.
-    let stranger = api::user_key::UserKey::generate();
+    let stranger = api::auth::user_key::UserKey::generate();
     let refused = app.get("/v1/balance", Some(stranger.expose())).await;
     let problem = json_of(refused, StatusCode::UNAUTHORIZED).await;
     assert_eq!(problem_code(&problem), "INVALID_TOKEN");

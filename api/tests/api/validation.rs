@@ -76,8 +76,8 @@ async fn missing_forged_or_inactive_tokens_are_refused() {
     .await;
     assert_eq!(problem_code(&forged), "INVALID_TOKEN");
     // A well-signed token for an entry that does not exist.
-    let unknown =
-        api::token::TokenKey::new(app.settings.token_secret.clone()).issue(&domain::TokenId::new());
+    let unknown = api::auth::token::TokenKey::new(app.settings.token_secret.clone())
+        .issue(&domain::TokenId::new());
     let unknown = json_of(
         app.get(&path, Some(&unknown)).await,
         StatusCode::UNAUTHORIZED,
@@ -115,7 +115,7 @@ async fn a_body_over_64_kib_is_413_and_malformed_json_is_400() {
     let unknown_user = app
         .post(
             "/v1/queue/tokens",
-            Some(api::user_key::UserKey::generate().expose()),
+            Some(api::auth::user_key::UserKey::generate().expose()),
             json!({"user_id": uuid::Uuid::new_v4()}),
         )
         .await;

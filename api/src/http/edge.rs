@@ -11,7 +11,7 @@
 //! `X-Content-Type-Options`, `Referrer-Policy` and frame protection, with a
 //! Content-Security-Policy on HTML.
 
-use crate::error::{problem, problem_with_status, ErrorCode};
+use crate::http::error::{problem, problem_with_status, ErrorCode};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;

@@ -1,9 +1,14 @@
-//! The queue-token extractors: [`AnyToken`] for endpoints any valid token may
-//! use, [`ActiveToken`] for those that need an admitted one (SPEC rule 2).
+//! Who is calling: the credential extractors ([`AnyToken`] for endpoints any
+//! valid token may use, [`ActiveToken`] for those that need an admitted one
+//! (SPEC rule 2), [`AnyCredential`] for those that also take the user's
+//! key), the HMAC queue tokens and the user keys.
 
-use crate::error::ApiError;
+pub mod token;
+pub mod user_key;
+
+use crate::auth::user_key::UserKey;
+use crate::http::error::ApiError;
 use crate::state::AppState;
-use crate::user_key::UserKey;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;

@@ -4,7 +4,7 @@
 //! `RATE_LIMIT_PER_IP_PER_MINUTE` requests at once, then one more every
 //! 60 s / that number.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};

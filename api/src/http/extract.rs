@@ -1,7 +1,7 @@
 //! Request extractors whose rejections are [`ApiError`]s, so malformed input
 //! always gets a problem+json answer.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
