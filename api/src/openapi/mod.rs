@@ -5,7 +5,8 @@
 //! Nothing here describes a body by hand: the schemas are derived from the
 //! types the handlers answer with ([`domain::wire`], [`crate::http::error::Problem`]),
 //! and the error responses from [`ErrorCode`]. This module only assembles
-//! the document (`errors`, `params`) and serves it with Swagger UI.
+//! the document (`errors`, `params`); `routes::docs` serves it with Swagger
+//! UI.
 
 mod errors;
 mod params;
@@ -15,11 +16,9 @@ mod tests;
 pub use errors::*;
 pub use params::{IdempotencyKeyHeader, SeatStatusQuery, WaitMsQuery};
 
-use crate::http::error::{ApiError, ErrorCode, Problem};
-use axum::response::IntoResponse;
+use crate::http::error::{ErrorCode, Problem};
 use domain::RejectReason;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -78,14 +77,8 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The document as served at `/openapi.json`: built once per process.
-pub fn document() -> &'static Value {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| finish(crate::routes::api_routes().into_openapi()))
-}
-
 /// Adds what every operation shares: the `x-request-id` response header.
-fn finish(doc: utoipa::openapi::OpenApi) -> Value {
+pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(doc).unwrap_or_else(|e| {
         tracing::error!(error = %e, "serializing the OpenAPI document failed");
         json!({})
@@ -145,81 +138,6 @@ fn optional_body_is_not_null(operation: &mut serde_json::Map<String, Value>) {
             });
         if let Some(single) = single {
             *schema = single;
-        }
-    }
-}
-
-// ------------------------------------------------------------------ serving
-
-/// `GET /openapi.json`
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "page",
-    summary = "This OpenAPI document",
-    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = serde_json::Value))
-)]
-pub async fn openapi_json() -> axum::Json<&'static Value> {
-    axum::Json(document())
-}
-
-/// `GET /docs`: Swagger UI for this document, assets served from the crate.
-#[utoipa::path(
-    get,
-    path = "/docs",
-    tag = "page",
-    summary = "Swagger UI",
-    responses((status = 200, description = "Swagger UI", content_type = "text/html", body = String))
-)]
-pub async fn swagger_ui() -> axum::response::Response {
-    swagger_file("")
-}
-
-/// `GET /docs/{*file}`: the Swagger UI assets.
-pub async fn swagger_asset(
-    axum::extract::Path(file): axum::extract::Path<String>,
-) -> axum::response::Response {
-    swagger_file(&file)
-}
-
-/// One file of Swagger UI, from the assets compiled into the crate.
-fn swagger_file(file: &str) -> axum::response::Response {
-    use axum::http::header;
-    static CONFIG: OnceLock<std::sync::Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        std::sync::Arc::new(
-            utoipa_swagger_ui::Config::from("/openapi.json")
-                .try_it_out_enabled(true)
-                .persist_authorization(true)
-                .display_request_duration(true),
-        )
-    });
-    match utoipa_swagger_ui::serve(file, config.clone()) {
-        Ok(Some(found)) => {
-            let mut bytes = found.bytes.into_owned();
-            if !found.gzpipped && (file.is_empty() || file == "index.html") {
-                // Served at /docs (no trailing slash): resolve the relative
-                // asset links against /docs/.
-                let html = String::from_utf8_lossy(&bytes).replacen(
-                    "<head>",
-                    "<head><base href=\"/docs/\">",
-                    1,
-                );
-                bytes = html.into_bytes();
-            }
-            let mut response =
-                ([(header::CONTENT_TYPE, found.content_type)], bytes).into_response();
-            if found.gzpipped {
-                response.headers_mut().insert(
-                    header::CONTENT_ENCODING,
-                    axum::http::HeaderValue::from_static("gzip"),
-                );
-            }
-            response
-        }
-        Ok(None) => crate::http::error::problem(ErrorCode::NotFound, "no such file"),
-        Err(e) => {
-            ApiError::Internal(anyhow::anyhow!("serving Swagger UI failed: {e}")).into_response()
         }
     }
 }

@@ -2,6 +2,7 @@
 //! they take, and every reference in it resolves.
 
 use super::*;
+use crate::routes::document;
 use std::collections::BTreeSet;
 
 /// SPEC's endpoint table, verbatim.

@@ -5,11 +5,13 @@
 mod balance;
 mod catalog;
 mod commands;
+mod docs;
 mod health;
 mod queue;
 mod users;
 
 pub use commands::MAX_WAIT_MS;
+pub use docs::document;
 
 use crate::http::error::{problem, ErrorCode};
 use crate::http::extract::MAX_BODY_BYTES;
@@ -47,8 +49,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(crate::metrics::metrics))
         .routes(routes!(waiting_room_page))
-        .routes(routes!(crate::openapi::openapi_json))
-        .routes(routes!(crate::openapi::swagger_ui))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::swagger_ui))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -63,8 +65,8 @@ pub fn router(state: AppState) -> Router {
     };
     // Static files, not API endpoints: left out of the document.
     let mut app = documented
-        .route("/docs/", get(crate::openapi::swagger_ui))
-        .route("/docs/{*file}", get(crate::openapi::swagger_asset))
+        .route("/docs/", get(docs::swagger_ui))
+        .route("/docs/{*file}", get(docs::swagger_asset))
         .route("/assets/{file}", get(page_asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

@@ -23,7 +23,7 @@ fn concrete(template: &str) -> String {
 async fn every_documented_operation_is_routed_and_the_served_document_is_the_generated_one() {
     let app = spawn_app().await;
     let doc = json_of(app.get("/openapi.json", None).await, StatusCode::OK).await;
-    assert_eq!(&doc, api::openapi::document());
+    assert_eq!(&doc, api::routes::document());
     let mut checked = 0;
     for (template, item) in doc["paths"].as_object().into_iter().flatten() {
         for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
