@@ -227,7 +227,7 @@ group.initial.rebalance.delay.ms=0
 # The workers speak the KIP-848 group protocol, whose session timeout is
 # the broker's: a worker that dies is evicted after 10 s (Kafka's default is
 # 45 s) and heartbeats every second, as the classic protocol's client
-# settings in workers/src/consumer.rs ask.
+# settings in workers/src/consumer/mod.rs ask.
 group.consumer.session.timeout.ms=10000
 group.consumer.min.session.timeout.ms=6000
 group.consumer.heartbeat.interval.ms=1000
