@@ -3,7 +3,7 @@
 //! answers when it succeeds, so a test states only what it is about.
 
 use crate::app::TestApp;
-use crate::client::{eventually, json_of, text};
+use crate::client::{eventually, json_of, problem_code, problem_of, text};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -192,5 +192,30 @@ impl TestApp {
             json!({"reservation_id": reservation}),
         )
         .await
+    }
+
+    /// Sends a payment; `Some(request_id)` when accepted, `None` when the API
+    /// refused it because the token had already expired (by an earlier
+    /// payment of the same user).
+    pub async fn pay_accepted_or_token_expired(
+        &self,
+        token: &str,
+        reservation: &str,
+    ) -> Option<String> {
+        let response = self.pay(token, reservation).await;
+        match response.status() {
+            StatusCode::ACCEPTED => Some(text(
+                &json_of(response, StatusCode::ACCEPTED).await["request_id"],
+            )),
+            StatusCode::FORBIDDEN => {
+                let problem = problem_of(response, StatusCode::FORBIDDEN).await;
+                assert_eq!(problem_code(&problem), "TOKEN_NOT_ACTIVE", "{problem}");
+                None
+            }
+            other => {
+                let body = response.text().await.unwrap_or_default();
+                panic!("payment answered {other}: {body}")
+            }
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! (testkit), against the real broker and Postgres. The workers' own tests
 //! are in workers/tests.
 
+mod charges;
+mod conservation;
 mod edge;
 mod faults;
 mod holds;
