@@ -1,11 +1,13 @@
 //! The checker: reads the private Postgres directly after the faults stopped
 //! and every acknowledged command is final, and compares it with the
-//! history.
+//! history. The invariants of the database alone (money, seats, commands)
+//! are testkit's, the ones the API's tests check too.
 
 use crate::history::{Observed, OpKind, OpRecord, Verdict};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use testkit::invariants::{self, Invariant};
 
 /// One broken invariant and its evidence.
 #[derive(Debug, Clone)]
@@ -33,161 +35,15 @@ impl Violation {
     }
 }
 
-/// Invariants that are "this query returns no rows"; each row is evidence.
-const EMPTY_QUERIES: &[(&str, &str)] = &[
-    (
-        "no seat sold twice (paid reservations per seat)",
-        "select performance_id, seat_number, count(*) as paid, array_agg(reservation_id) as reservations
-           from reservations where status = 'paid'
-          group by 1, 2 having count(*) > 1",
-    ),
-    (
-        "no seat sold twice (payments per seat)",
-        "select r.performance_id, r.seat_number, count(*) as payments, array_agg(p.payment_id) as payment_ids
-           from payments p join reservations r using (reservation_id)
-          group by 1, 2 having count(*) > 1",
-    ),
-    (
-        "a sold seat is the seat of its one paid reservation",
-        "select s.performance_id, s.seat_number, s.sold, s.reservation_id, r.reservation_id as paid_reservation
-           from seats s
-           left join reservations r
-             on r.performance_id = s.performance_id and r.seat_number = s.seat_number
-            and r.status = 'paid'
-          where s.sold is distinct from (r.reservation_id is not null)
-             or (s.sold and s.reservation_id is distinct from r.reservation_id)",
-    ),
-    (
-        "a reservation is paid exactly when it has a payment",
-        "select r.reservation_id, r.status, p.payment_id
-           from reservations r full join payments p using (reservation_id)
-          where (r.status = 'paid') is distinct from (p.payment_id is not null)",
-    ),
-    (
-        "a payment is the reservation's price, paid by its holder",
-        "select p.payment_id, p.amount, r.price, p.user_id, r.user_id as holder
-           from payments p join reservations r using (reservation_id)
-          where p.amount <> r.price or p.user_id <> r.user_id",
-    ),
-    (
-        "no hold is taken on a seat after it was sold",
-        "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, r.performance_id, r.seat_number
-           from payments p
-           join reservations sold using (reservation_id)
-           join reservations r
-             on r.performance_id = sold.performance_id and r.seat_number = sold.seat_number
-          where r.reservation_id <> sold.reservation_id and r.created_at > p.paid_at",
-    ),
-    (
-        "at most one live hold per seat",
-        "select performance_id, seat_number, count(*) as live_holds, array_agg(reservation_id) as reservations
-           from reservations where status = 'held' and held_until > now()
-          group by 1, 2 having count(*) > 1",
-    ),
-    (
-        "no live hold on a sold seat",
-        "select r.reservation_id, r.performance_id, r.seat_number, r.held_until
-           from reservations r join seats s using (performance_id, seat_number)
-          where r.status = 'held' and r.held_until > now() and s.sold",
-    ),
-    (
-        "money conserved: sum(balances) + sum(payments) = sum(charges)",
-        "select * from (
-             select (select coalesce(sum(balance), 0) from users)::bigint as balances,
-                    (select coalesce(sum(amount), 0) from payments)::bigint as payments,
-                    (select coalesce(sum(amount), 0) from ledger where kind = 'charge')::bigint as charges) t
-          where balances + payments <> charges",
-    ),
-    (
-        "every balance is the sum of the user's ledger",
-        "select u.user_id, u.balance, coalesce(sum(l.amount), 0)::bigint as ledger_sum
-           from users u left join ledger l using (user_id)
-          group by u.user_id, u.balance
-         having u.balance <> coalesce(sum(l.amount), 0)",
-    ),
-    (
-        "no negative balance",
-        "select user_id, balance from users where balance < 0",
-    ),
-    (
-        "each ledger row's balance_after is the running sum (no lost update)",
-        "select * from (
-             select user_id, entry_id, kind, amount, balance_after,
-                    sum(amount) over (partition by user_id order by entry_id) as running
-               from ledger) t
-          where running <> balance_after",
-    ),
-    (
-        "every payment has its ledger row and every payment ledger row its payment",
-        "select p.payment_id, p.amount, l.entry_id, l.amount as ledger_amount
-           from payments p
-           full join (select * from ledger where kind = 'payment') l on l.reference = p.payment_id
-          where p.payment_id is null or l.entry_id is null or l.amount <> -p.amount
-             or l.user_id <> p.user_id",
-    ),
-    (
-        "every keyed charge is in the ledger once (ledger charges = idempotency keys per user)",
-        "select coalesce(c.user_id, k.user_id) as user_id, c.charges, k.keys
+/// The chaos workload's own invariant, on top of testkit's: it sends every
+/// charge with an `Idempotency-Key`, so each ledger charge has its key.
+const KEYED_CHARGES: &[Invariant] = &[Invariant {
+    name: "every keyed charge is in the ledger once (ledger charges = idempotency keys per user)",
+    sql: "select coalesce(c.user_id, k.user_id) as user_id, c.charges, k.keys
            from (select user_id, count(*) as charges from ledger where kind = 'charge' group by 1) c
            full join (select user_id, count(*) as keys from idempotency_keys group by 1) k using (user_id)
           where c.charges is distinct from k.keys",
-    ),
-    (
-        "no effect applied twice: one applied_commands row per command id",
-        "select command_id, count(*) from applied_commands group by 1 having count(*) > 1",
-    ),
-    (
-        "every final request was applied once and every applied command has its request",
-        "select q.request_id, q.status, a.command_id
-           from requests q full join applied_commands a on a.command_id = q.request_id
-          where (q.status is distinct from 'pending') is distinct from (a.command_id is not null)",
-    ),
-    (
-        "each reservation created by exactly one succeeded reserve request",
-        "select r.reservation_id, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
-           from reservations r
-           left join requests q
-             on q.kind = 'reserve' and q.status = 'succeeded'
-            and q.result ->> 'reservation_id' = r.reservation_id::text
-          group by r.reservation_id having count(q.request_id) <> 1",
-    ),
-    (
-        "every succeeded reserve request has its reservation",
-        "select q.request_id, q.result from requests q
-          where q.kind = 'reserve' and q.status = 'succeeded'
-            and not exists (select 1 from reservations r
-                             where r.reservation_id::text = q.result ->> 'reservation_id'
-                               and r.user_id = q.user_id)",
-    ),
-    (
-        "each payment made by exactly one succeeded pay request",
-        "select p.payment_id, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
-           from payments p
-           left join requests q
-             on q.kind = 'pay' and q.status = 'succeeded'
-            and q.result ->> 'payment_id' = p.payment_id::text
-          group by p.payment_id having count(q.request_id) <> 1",
-    ),
-    (
-        "every succeeded pay request has its payment",
-        "select q.request_id, q.result from requests q
-          where q.kind = 'pay' and q.status = 'succeeded'
-            and not exists (select 1 from payments p
-                             where p.payment_id::text = q.result ->> 'payment_id'
-                               and p.reservation_id::text = q.result ->> 'reservation_id'
-                               and p.user_id = q.user_id)",
-    ),
-    (
-        "a final request has a reason exactly when rejected",
-        "select request_id, status, reason from requests
-          where (status = 'rejected') <> (reason is not null) and status <> 'pending'",
-    ),
-];
-
-async fn rows(pool: &PgPool, sql: &str) -> anyhow::Result<Vec<String>> {
-    let wrapped = format!("select row_to_json(t)::text from ({sql}) t limit 50");
-    Ok(sqlx::query_scalar(&wrapped).fetch_all(pool).await?)
-}
+}];
 
 /// What the clients saw, to compare with the database.
 pub struct Input<'a> {
@@ -205,10 +61,12 @@ pub struct Input<'a> {
 /// Every invariant; an empty list means the run passed.
 pub async fn check(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<Violation>> {
     let mut out = Vec::new();
-    for (invariant, sql) in EMPTY_QUERIES {
-        for row in rows(pool, sql).await? {
-            out.push(Violation::new(invariant, format!("SQL row: {row}")).about(needle_of(&row)));
-        }
+    let mut broken = invariants::all(pool).await?;
+    broken.extend(invariants::check(pool, KEYED_CHARGES).await?);
+    for v in broken {
+        out.push(
+            Violation::new(v.invariant, format!("SQL row: {}", v.row)).about(needle_of(&v.row)),
+        );
     }
     for (id, later) in input.still_pending {
         out.push(

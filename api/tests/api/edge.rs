@@ -1,8 +1,8 @@
 //! The edge of the API against the probes of issue 13: content types,
 //! duplicated headers, request ids, over-long input and security headers.
 
-use crate::helpers::{json_of, problem_code, spawn_app};
 use reqwest::StatusCode;
+use testkit::{json_of, problem_code, spawn_app};
 
 #[tokio::test]
 async fn json_endpoints_refuse_cross_site_form_and_text_bodies() {
@@ -20,11 +20,7 @@ async fn json_endpoints_refuse_cross_site_form_and_text_bodies() {
         let problem = json_of(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
         assert_eq!(problem_code(&problem), "UNSUPPORTED_MEDIA_TYPE");
     }
-    let users: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(users, 0);
+    assert_eq!(app.number("select count(*) from users").await, 0);
     // An empty body still registers (SPEC: an empty body works too).
     let empty = app
         .client

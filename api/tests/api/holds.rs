@@ -1,23 +1,10 @@
 //! Seat holds through Kafka (SPEC rules 3 and 4).
 
-use crate::helpers::{eventually, json_of, spawn_app, spawn_app_with, TestApp};
 use futures::future::join_all;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
-
-async fn seat_status(app: &TestApp, token: &str, performance: i64, seat: usize) -> Value {
-    let seats = json_of(
-        app.get(
-            &format!("/v1/performances/{performance}/seats"),
-            Some(token),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    seats["seats"][seat - 1]["status"].clone()
-}
+use testkit::{eventually, json_of, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_hundred_users_race_for_one_seat_and_exactly_one_wins() {
@@ -35,13 +22,13 @@ async fn a_hundred_users_race_for_one_seat_and_exactly_one_wins() {
         let app = &app;
         async move {
             let response = app
-                .client
-                .post(format!("{base}/v1/reservations"))
-                .bearer_auth(token)
-                .json(&serde_json::json!({"performance_id": performance, "seat_number": 25}))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .post_on(
+                    &base,
+                    "/v1/reservations",
+                    Some(token),
+                    json!({"performance_id": performance, "seat_number": 25}),
+                )
+                .await;
             let id = json_of(response, StatusCode::ACCEPTED).await["request_id"]
                 .as_str()
                 .unwrap_or_default()
@@ -59,15 +46,8 @@ async fn a_hundred_users_race_for_one_seat_and_exactly_one_wins() {
         .filter(|o| o["reason"] == "SEAT_TAKEN")
         .count();
     assert_eq!((won, taken), (1, 99));
-    let holds: i64 = sqlx::query_scalar("select count(*) from reservations")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_default();
-    assert_eq!(holds, 1);
-    assert_eq!(
-        seat_status(&app, &users[0].1, performance, 25).await,
-        "held"
-    );
+    assert_eq!(app.number("select count(*) from reservations").await, 1);
+    assert_eq!(app.seat_status(&users[0].1, performance, 25).await, "held");
 }
 
 #[tokio::test]
@@ -81,14 +61,10 @@ async fn a_lapsed_hold_frees_the_seat_and_reads_expired() {
         .await;
     assert_eq!(held["status"], "succeeded");
     eventually(Duration::from_secs(10), || async {
-        seat_status(&app, &second, performance, 4).await == "available"
+        app.seat_status(&second, performance, 4).await == "available"
     })
     .await;
-    let mine = json_of(
-        app.get("/v1/reservations", Some(&first)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = app.reservations(&first).await;
     assert_eq!(mine[0]["status"], "expired");
     let again = app
         .outcome(&second, &app.reserve(&second, performance, 4).await)
@@ -96,13 +72,11 @@ async fn a_lapsed_hold_frees_the_seat_and_reads_expired() {
     assert_eq!(again["status"], "succeeded", "{again}");
     // The sweeper marks the lapsed hold expired in the table too.
     eventually(Duration::from_secs(10), || async {
-        let held: i64 = sqlx::query_scalar(
+        app.number(
             "select count(*) from reservations where status = 'held' and held_until <= now()",
         )
-        .fetch_one(&app.pool)
         .await
-        .unwrap_or(-1);
-        held == 0
+            == 0
     })
     .await;
 }
@@ -122,7 +96,7 @@ async fn a_user_at_the_hold_limit_is_refused_another_seat() {
     assert_eq!(second["status"], "rejected");
     assert_eq!(second["reason"], "HOLD_LIMIT");
     assert_eq!(second["result"], Value::Null);
-    assert_eq!(seat_status(&app, &token, performance, 2).await, "available");
+    assert_eq!(app.seat_status(&token, performance, 2).await, "available");
 }
 
 #[tokio::test]
@@ -140,38 +114,6 @@ async fn reserving_a_held_seat_is_seat_taken() {
         .outcome(&b, &app.reserve(&b, performance, 8).await)
         .await;
     assert_eq!(taken["reason"], "SEAT_TAKEN");
-}
-
-#[tokio::test]
-async fn a_worker_restarted_mid_stream_loses_nothing() {
-    let mut app = spawn_app_with(&[
-        ("QUEUE_ACTIVE_CAPACITY", "200"),
-        ("MAX_HOLDS_PER_USER", "100"),
-    ])
-    .await;
-    let performances = join_all((0..4).map(|_| app.add_performance(1_000))).await;
-    let (_, token) = app.active_user().await;
-    let mut requests = Vec::new();
-    for (i, performance) in performances.iter().enumerate() {
-        for seat in 1..=25 {
-            requests.push(app.reserve(&token, *performance, seat).await);
-        }
-        if i == 1 {
-            // Stop the only worker mid-stream and start a new one.
-            app.stop_worker(0).await;
-            app.start_worker().await;
-        }
-    }
-    let outcomes = join_all(requests.iter().map(|r| app.outcome(&token, r))).await;
-    assert!(
-        outcomes.iter().all(|o| o["status"] == "succeeded"),
-        "{outcomes:?}"
-    );
-    let holds: i64 = sqlx::query_scalar("select count(*) from reservations where status = 'held'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_default();
-    assert_eq!(holds, 100);
 }
 
 #[tokio::test]
@@ -208,44 +150,24 @@ async fn a_reserve_retried_with_its_idempotency_key_is_one_command() {
     let performance = app.add_performance(30_000).await;
     let (_, token) = app.active_user().await;
     let send = |seat: i64| {
-        app.client
-            .post(app.url("/v1/reservations"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", "seat-please")
-            .json(&serde_json::json!({"performance_id": performance, "seat_number": seat}))
-            .send()
+        app.post_keyed(
+            "/v1/reservations",
+            &token,
+            "seat-please",
+            json!({"performance_id": performance, "seat_number": seat}),
+        )
     };
-    let first = json_of(
-        send(6).await.unwrap_or_else(|e| panic!("{e}")),
-        StatusCode::ACCEPTED,
-    )
-    .await;
-    let again = json_of(
-        send(6).await.unwrap_or_else(|e| panic!("{e}")),
-        StatusCode::ACCEPTED,
-    )
-    .await;
+    let first = json_of(send(6).await, StatusCode::ACCEPTED).await;
+    let again = json_of(send(6).await, StatusCode::ACCEPTED).await;
     assert_eq!(first, again);
     let request = first["request_id"].as_str().unwrap_or_default();
     assert_eq!(app.outcome(&token, request).await["status"], "succeeded");
     // After the outcome, a retry still answers the original response.
-    let late = json_of(
-        send(6).await.unwrap_or_else(|e| panic!("{e}")),
-        StatusCode::ACCEPTED,
-    )
-    .await;
+    let late = json_of(send(6).await, StatusCode::ACCEPTED).await;
     assert_eq!(late, first);
-    let reused = json_of(
-        send(7).await.unwrap_or_else(|e| panic!("{e}")),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let reused = json_of(send(7).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(reused["code"], "IDEMPOTENCY_KEY_REUSED");
-    let (holds, requests): (i64, i64) = sqlx::query_as(
-        "select (select count(*) from reservations), (select count(*) from requests)",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap_or_default();
+    let holds = app.number("select count(*) from reservations").await;
+    let requests = app.number("select count(*) from requests").await;
     assert_eq!((holds, requests), (1, 1));
 }

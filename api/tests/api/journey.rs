@@ -1,6 +1,8 @@
-use crate::helpers::{json_of, spawn_app};
+//! The journey end to end, and the endpoints every client and probe uses.
+
 use reqwest::StatusCode;
 use serde_json::json;
+use testkit::{json_of, spawn_app};
 
 #[tokio::test]
 async fn a_reservation_travels_from_http_through_kafka_to_a_final_status() {
@@ -33,23 +35,11 @@ async fn a_reservation_travels_from_http_through_kafka_to_a_final_status() {
     assert!(result["held_until"].is_string());
 
     // The seat map and the user's reservations agree with the hold.
-    let seats = json_of(
-        app.get(
-            &format!("/v1/performances/{performance}/seats"),
-            Some(&token),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let seats = app.seat_map(&token, performance).await;
     let seat7 = &seats["seats"][6];
     assert_eq!(seat7["seat_number"], 7);
     assert_eq!(seat7["status"], "held");
-    let mine = json_of(
-        app.get("/v1/reservations", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = app.reservations(&token).await;
     assert_eq!(mine[0]["reservation_id"], result["reservation_id"]);
     assert_eq!(mine[0]["status"], "held");
 

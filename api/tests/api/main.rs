@@ -1,16 +1,16 @@
-//! Integration tests: the real API and workers, in-process, against the real
-//! broker and Postgres.
+//! Integration tests of the API: the real API and workers, in-process
+//! (testkit), against the real broker and Postgres. The workers' own tests
+//! are in workers/tests.
 
-mod delivery;
+mod charges;
+mod conservation;
 mod edge;
 mod faults;
-mod helpers;
 mod holds;
 mod journey;
 mod observability;
 mod payments;
 mod queue;
 mod security;
-mod setup;
 mod slow_clients;
 mod validation;

@@ -1,10 +1,10 @@
 //! The OpenAPI document against the live router, `/metrics`, the page and
 //! the docs.
 
-use crate::helpers::{eventually, json_of, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
+use testkit::{content_type, eventually, json_of, spawn_app, spawn_app_with, TestApp};
 
 /// A concrete URL path for a documented template.
 fn concrete(template: &str) -> String {
@@ -60,7 +60,7 @@ async fn every_documented_operation_is_routed_and_the_served_document_is_the_gen
 #[tokio::test]
 async fn the_page_its_assets_and_the_docs_are_served() {
     let app = spawn_app().await;
-    for (path, content_type, needle) in [
+    for (path, expected, needle) in [
         ("/", "text/html", "waiting room"),
         ("/assets/app.js", "text/javascript", "/v1/queue/status"),
         ("/assets/app.css", "text/css", ".seat"),
@@ -75,13 +75,8 @@ async fn the_page_its_assets_and_the_docs_are_served() {
     ] {
         let response = app.get(path, None).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let ct = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert!(ct.contains(content_type), "{path}: {ct}");
+        let ct = content_type(&response);
+        assert!(ct.contains(expected), "{path}: {ct}");
         assert!(response.headers().contains_key("x-request-id"), "{path}");
         let text = response.text().await.unwrap_or_default();
         assert!(text.contains(needle), "{path} lacks {needle:?}");
@@ -96,15 +91,10 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
 
-async fn scrape(app: &crate::helpers::TestApp) -> String {
+async fn scrape(app: &TestApp) -> String {
     let response = app.get("/metrics", None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let ct = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let ct = content_type(&response);
     assert!(ct.starts_with("text/plain"), "{ct}");
     response.text().await.unwrap_or_default()
 }
@@ -169,7 +159,7 @@ async fn metrics_count_requests_by_route_template_and_status_and_show_the_queue(
 
 #[tokio::test]
 async fn metrics_show_the_waiting_line() {
-    let app = spawn_app_with_capacity_one().await;
+    let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
     let (_, _active) = app.active_user().await;
     let second = app.register().await;
     let entered = json_of(app.enter_queue(&second).await, StatusCode::CREATED).await;
@@ -179,8 +169,4 @@ async fn metrics_show_the_waiting_line() {
         sample(&text, "queue_active") == Some(1.0) && sample(&text, "queue_waiting") == Some(1.0)
     })
     .await;
-}
-
-async fn spawn_app_with_capacity_one() -> crate::helpers::TestApp {
-    crate::helpers::spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await
 }

@@ -1,296 +1,23 @@
-//! Balance charges and payments: validated, capped, idempotent, serialised
-//! per user, and money conserved under concurrency (SPEC rules 5 and 6).
+//! Payments: a held seat paid once, by its holder, with enough balance;
+//! paying ends the turn (SPEC rule 5).
 
-use crate::helpers::{eventually, json_of, problem_code, spawn_app, spawn_app_with, TestApp};
 use futures::future::join_all;
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::time::Duration;
+use testkit::{
+    json_of, problem_code, problem_of, spawn_app, spawn_app_with, text, uuid_of, TestApp,
+};
 use uuid::Uuid;
-
-/// SPEC: no balance may exceed this.
-const BALANCE_LIMIT: i64 = 1_000_000_000;
-/// SPEC: the largest single charge.
-const MAX_CHARGE: i64 = 10_000_000;
-
-/// The problem body of `response`, after checking its status and that it is
-/// `application/problem+json`.
-async fn problem_of(response: Response, expected: StatusCode) -> Value {
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = json_of(response, expected).await;
-    assert_eq!(content_type, "application/problem+json", "{body}");
-    body
-}
-
-async fn charge(app: &TestApp, token: &str, amount: i64) -> Response {
-    app.post(
-        "/v1/balance/charges",
-        Some(token),
-        json!({"amount": amount}),
-    )
-    .await
-}
-
-async fn charge_with_key(app: &TestApp, token: &str, key: &str, amount: i64) -> Response {
-    app.client
-        .post(app.url("/v1/balance/charges"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"amount": amount}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST /v1/balance/charges: {e}"))
-}
-
-async fn balance_of(app: &TestApp, token: &str) -> i64 {
-    let body = json_of(app.get("/v1/balance", Some(token)).await, StatusCode::OK).await;
-    body["balance"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no balance in {body}"))
-}
-
-async fn pay(app: &TestApp, token: &str, reservation: &str) -> Response {
-    app.post(
-        "/v1/payments",
-        Some(token),
-        json!({"reservation_id": reservation}),
-    )
-    .await
-}
-
-/// Reserves a seat, waits for the hold, and returns its reservation id.
-async fn hold(app: &TestApp, token: &str, performance: i64, seat: i64) -> String {
-    let request = app.reserve(token, performance, seat).await;
-    let outcome = app.outcome(token, &request).await;
-    assert_eq!(outcome["status"], "succeeded", "{outcome}");
-    text(&outcome["result"]["reservation_id"])
-}
-
-/// A JSON string's text; panics on anything else.
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {value}"))
-        .to_owned()
-}
-
-fn uuid_of(raw: &str) -> Uuid {
-    Uuid::parse_str(raw).unwrap_or_else(|e| panic!("{raw:?} is not a UUID: {e}"))
-}
-
-async fn number(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
 
 /// The caller's reservations, by id, with their visible status.
 async fn my_reservations(app: &TestApp, token: &str) -> HashMap<String, String> {
-    let mine = json_of(
-        app.get("/v1/reservations", Some(token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = app.reservations(token).await;
     mine.as_array()
         .unwrap_or_else(|| panic!("expected an array, got {mine}"))
         .iter()
         .map(|r| (text(&r["reservation_id"]), text(&r["status"])))
         .collect()
-}
-
-async fn queue_status(app: &TestApp, token: &str) -> String {
-    let body = json_of(
-        app.get("/v1/queue/status", Some(token)).await,
-        StatusCode::OK,
-    )
-    .await;
-    text(&body["status"])
-}
-
-/// A seat's status on the seat map, as `token` (which must be active) sees it.
-async fn seat_status(app: &TestApp, token: &str, performance: i64, seat: i64) -> String {
-    let map = json_of(
-        app.get(
-            &format!("/v1/performances/{performance}/seats"),
-            Some(token),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    let found = map["seats"]
-        .as_array()
-        .and_then(|seats| seats.iter().find(|s| s["seat_number"] == seat))
-        .unwrap_or_else(|| panic!("seat {seat} missing from {map}"));
-    text(&found["status"])
-}
-
-/// Sends a payment; `Some(request_id)` when accepted, `None` when the API
-/// refused it because the token had already expired (by an earlier payment).
-async fn pay_accepted_or_token_expired(
-    app: &TestApp,
-    token: &str,
-    reservation: &str,
-) -> Option<String> {
-    let response = pay(app, token, reservation).await;
-    match response.status() {
-        StatusCode::ACCEPTED => Some(text(
-            &json_of(response, StatusCode::ACCEPTED).await["request_id"],
-        )),
-        StatusCode::FORBIDDEN => {
-            let problem = problem_of(response, StatusCode::FORBIDDEN).await;
-            assert_eq!(problem_code(&problem), "TOKEN_NOT_ACTIVE", "{problem}");
-            None
-        }
-        other => {
-            let body = response.text().await.unwrap_or_default();
-            panic!("payment answered {other}: {body}")
-        }
-    }
-}
-
-#[tokio::test]
-async fn fifty_concurrent_charges_add_up_exactly() {
-    let app = spawn_app().await;
-    let (user, token) = app.active_user().await;
-    let amounts: Vec<i64> = (1..=50).map(|i| i * 1_013 + 7).collect();
-
-    let responses = join_all(amounts.iter().map(|&a| charge(&app, &token, a))).await;
-    let mut answered = Vec::new();
-    for response in responses {
-        let body = json_of(response, StatusCode::OK).await;
-        assert_eq!(body["user_id"], user.as_str());
-        answered.push(body["balance"].as_i64().unwrap_or_default());
-    }
-
-    let expected: i64 = amounts.iter().sum();
-    assert_eq!(balance_of(&app, &token).await, expected);
-    let ledger: Vec<(i64, i64)> = sqlx::query_as(
-        "select amount, balance_after from ledger
-          where user_id = $1 and kind = 'charge' order by entry_id",
-    )
-    .bind(uuid_of(&user))
-    .fetch_all(&app.pool)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(ledger.len(), amounts.len());
-    assert_eq!(ledger.iter().map(|(a, _)| a).sum::<i64>(), expected);
-    // Every charge saw the one before it: the balances after form a running sum.
-    let mut running = 0;
-    for (amount, after) in &ledger {
-        running += amount;
-        assert_eq!(*after, running, "ledger {ledger:?}");
-    }
-    let mut charged: Vec<i64> = ledger.iter().map(|(a, _)| *a).collect();
-    charged.sort_unstable();
-    assert_eq!(charged, amounts);
-    // Each answer was the balance right after its own charge.
-    let mut afters: Vec<i64> = ledger.iter().map(|(_, b)| *b).collect();
-    afters.sort_unstable();
-    answered.sort_unstable();
-    assert_eq!(answered, afters);
-}
-
-#[tokio::test]
-async fn a_charge_is_validated_and_capped_at_the_balance_limit() {
-    let app = spawn_app().await;
-    let (user, token) = app.active_user().await;
-    for body in [
-        json!({"amount": 0}),
-        json!({"amount": -1}),
-        json!({"amount": MAX_CHARGE + 1}),
-        json!({"amount": "100"}),
-        json!({"amount": 1.5}),
-        json!({}),
-        json!({"amount": 100, "currency": "KRW"}),
-    ] {
-        let response = app
-            .post("/v1/balance/charges", Some(&token), body.clone())
-            .await;
-        let problem = problem_of(response, StatusCode::BAD_REQUEST).await;
-        assert_eq!(problem_code(&problem), "VALIDATION_ERROR", "{body}");
-    }
-    assert_eq!(balance_of(&app, &token).await, 0);
-    assert_eq!(number(&app, "select count(*) from ledger").await, 0);
-
-    // Bring the balance to one largest charge below the limit, ledger and
-    // all, so that the books still balance.
-    let seeded = BALANCE_LIMIT - MAX_CHARGE;
-    sqlx::query(
-        "with u as (update users set balance = $2 where user_id = $1 returning user_id)
-         insert into ledger (user_id, kind, amount, balance_after, reference)
-         select user_id, 'charge', $2, $2, $3 from u",
-    )
-    .bind(uuid_of(&user))
-    .bind(seeded)
-    .bind(Uuid::new_v4())
-    .execute(&app.pool)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-
-    let full = json_of(charge(&app, &token, MAX_CHARGE).await, StatusCode::OK).await;
-    assert_eq!(full["balance"], BALANCE_LIMIT);
-    assert_eq!(balance_of(&app, &token).await, BALANCE_LIMIT);
-
-    let over = problem_of(charge(&app, &token, 1).await, StatusCode::CONFLICT).await;
-    assert_eq!(problem_code(&over), "BALANCE_LIMIT", "{over}");
-    assert_eq!(over["status"], 409);
-    assert_eq!(balance_of(&app, &token).await, BALANCE_LIMIT);
-    assert_eq!(number(&app, "select count(*) from ledger").await, 2);
-    assert_eq!(
-        number(&app, "select coalesce(sum(amount), 0)::bigint from ledger").await,
-        BALANCE_LIMIT
-    );
-}
-
-#[tokio::test]
-async fn a_charge_with_an_idempotency_key_is_applied_once() {
-    let app = spawn_app().await;
-    let (_, token) = app.active_user().await;
-    let (_, other_token) = app.active_user().await;
-    let amount = 25_000;
-
-    let first = json_of(
-        charge_with_key(&app, &token, "top-up-1", amount).await,
-        StatusCode::OK,
-    )
-    .await;
-    let again = json_of(
-        charge_with_key(&app, &token, "top-up-1", amount).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(first, again);
-    assert_eq!(first["balance"], amount);
-    assert_eq!(balance_of(&app, &token).await, amount);
-
-    let reused = problem_of(
-        charge_with_key(&app, &token, "top-up-1", amount + 1).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_eq!(problem_code(&reused), "IDEMPOTENCY_KEY_REUSED", "{reused}");
-    assert_eq!(balance_of(&app, &token).await, amount);
-
-    // Keys are per user: another user's identical key is a charge of its own.
-    json_of(
-        charge_with_key(&app, &other_token, "top-up-1", amount).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(balance_of(&app, &other_token).await, amount);
-    assert_eq!(balance_of(&app, &token).await, amount);
-    assert_eq!(
-        number(&app, "select count(*) from ledger where kind = 'charge'").await,
-        2
-    );
 }
 
 #[tokio::test]
@@ -300,10 +27,10 @@ async fn paying_a_held_seat_sells_it_and_expires_the_token() {
     let charged = 500_000;
     let performance = app.add_performance(price).await;
     let (user, token) = app.active_user().await;
-    json_of(charge(&app, &token, charged).await, StatusCode::OK).await;
-    let reservation = hold(&app, &token, performance, 12).await;
+    json_of(app.charge(&token, charged).await, StatusCode::OK).await;
+    let reservation = app.hold(&token, performance, 12).await;
 
-    let accepted = json_of(pay(&app, &token, &reservation).await, StatusCode::ACCEPTED).await;
+    let accepted = json_of(app.pay(&token, &reservation).await, StatusCode::ACCEPTED).await;
     assert_eq!(accepted["status"], "pending");
     let request_id = text(&accepted["request_id"]);
     assert_eq!(accepted["status_url"], format!("/v1/requests/{request_id}"));
@@ -323,7 +50,7 @@ async fn paying_a_held_seat_sells_it_and_expires_the_token() {
         "paid_at {paid_at:?} is not RFC 3339"
     );
 
-    assert_eq!(balance_of(&app, &token).await, charged - price);
+    assert_eq!(app.balance_of(&token).await, charged - price);
     let stored: (Uuid, Uuid, i64) =
         sqlx::query_as("select payment_id, user_id, amount from payments")
             .fetch_one(&app.pool)
@@ -337,7 +64,7 @@ async fn paying_a_held_seat_sells_it_and_expires_the_token() {
 
     // Paying ended the turn: the token has expired and no longer opens the
     // seat map.
-    assert_eq!(queue_status(&app, &token).await, "expired");
+    assert_eq!(app.queue_status(&token).await["status"], "expired");
     let refused = problem_of(
         app.get(
             &format!("/v1/performances/{performance}/seats"),
@@ -351,7 +78,7 @@ async fn paying_a_held_seat_sells_it_and_expires_the_token() {
 
     // Anyone else sees the seat sold.
     let (_, watcher) = app.active_user().await;
-    assert_eq!(seat_status(&app, &watcher, performance, 12).await, "sold");
+    assert_eq!(app.seat_status(&watcher, performance, 12).await, "sold");
     let (sold, held_until): (bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
         "select sold, held_until from seats where performance_id = $1 and seat_number = 12",
     )
@@ -371,11 +98,11 @@ async fn ten_concurrent_payments_of_one_reservation_charge_once() {
     let charged = 10 * price;
     let performance = app.add_performance(price).await;
     let (_, token) = app.active_user().await;
-    json_of(charge(&app, &token, charged).await, StatusCode::OK).await;
-    let reservation = hold(&app, &token, performance, 5).await;
+    json_of(app.charge(&token, charged).await, StatusCode::OK).await;
+    let reservation = app.hold(&token, performance, 5).await;
 
     let sent =
-        join_all((0..10).map(|_| pay_accepted_or_token_expired(&app, &token, &reservation))).await;
+        join_all((0..10).map(|_| app.pay_accepted_or_token_expired(&token, &reservation))).await;
     let accepted: Vec<String> = sent.into_iter().flatten().collect();
     assert!(!accepted.is_empty(), "no payment was accepted");
     let outcomes = join_all(accepted.iter().map(|id| app.outcome(&token, id))).await;
@@ -393,10 +120,11 @@ async fn ten_concurrent_payments_of_one_reservation_charge_once() {
         );
     }
 
-    assert_eq!(balance_of(&app, &token).await, charged - price);
-    assert_eq!(number(&app, "select count(*) from payments").await, 1);
+    assert_eq!(app.balance_of(&token).await, charged - price);
+    assert_eq!(app.number("select count(*) from payments").await, 1);
     assert_eq!(
-        number(&app, "select count(*) from ledger where kind = 'payment'").await,
+        app.number("select count(*) from ledger where kind = 'payment'")
+            .await,
         1
     );
 }
@@ -406,24 +134,24 @@ async fn paying_with_too_little_balance_is_rejected_and_changes_nothing() {
     let app = spawn_app().await;
     let performance = app.add_performance(50_000).await;
     let (_, token) = app.active_user().await;
-    let reservation = hold(&app, &token, performance, 3).await;
+    let reservation = app.hold(&token, performance, 3).await;
 
-    let accepted = json_of(pay(&app, &token, &reservation).await, StatusCode::ACCEPTED).await;
+    let accepted = json_of(app.pay(&token, &reservation).await, StatusCode::ACCEPTED).await;
     let outcome = app.outcome(&token, &text(&accepted["request_id"])).await;
     assert_eq!(outcome["status"], "rejected", "{outcome}");
     assert_eq!(outcome["reason"], "INSUFFICIENT_BALANCE");
     assert_eq!(outcome["result"], Value::Null);
 
-    assert_eq!(balance_of(&app, &token).await, 0);
+    assert_eq!(app.balance_of(&token).await, 0);
     assert_eq!(
         my_reservations(&app, &token).await.get(&reservation),
         Some(&"held".to_owned())
     );
-    assert_eq!(number(&app, "select count(*) from payments").await, 0);
-    assert_eq!(number(&app, "select count(*) from ledger").await, 0);
+    assert_eq!(app.number("select count(*) from payments").await, 0);
+    assert_eq!(app.number("select count(*) from ledger").await, 0);
     // The turn goes on, and the seat stays held.
-    assert_eq!(queue_status(&app, &token).await, "active");
-    assert_eq!(seat_status(&app, &token, performance, 3).await, "held");
+    assert_eq!(app.queue_status(&token).await["status"], "active");
+    assert_eq!(app.seat_status(&token, performance, 3).await, "held");
 }
 
 #[tokio::test]
@@ -432,11 +160,11 @@ async fn paying_someone_elses_reservation_is_forbidden() {
     let performance = app.add_performance(30_000).await;
     let (_, owner) = app.active_user().await;
     let (_, intruder) = app.active_user().await;
-    json_of(charge(&app, &intruder, 100_000).await, StatusCode::OK).await;
-    let reservation = hold(&app, &owner, performance, 9).await;
+    json_of(app.charge(&intruder, 100_000).await, StatusCode::OK).await;
+    let reservation = app.hold(&owner, performance, 9).await;
 
     let forbidden = problem_of(
-        pay(&app, &intruder, &reservation).await,
+        app.pay(&intruder, &reservation).await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -447,7 +175,7 @@ async fn paying_someone_elses_reservation_is_forbidden() {
     );
 
     let unknown = problem_of(
-        pay(&app, &intruder, &Uuid::new_v4().to_string()).await,
+        app.pay(&intruder, &Uuid::new_v4().to_string()).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -468,10 +196,11 @@ async fn paying_someone_elses_reservation_is_forbidden() {
 
     // Nothing was published or recorded, and the hold is untouched.
     assert_eq!(
-        number(&app, "select count(*) from requests where kind = 'pay'").await,
+        app.number("select count(*) from requests where kind = 'pay'")
+            .await,
         0
     );
-    assert_eq!(balance_of(&app, &intruder).await, 100_000);
+    assert_eq!(app.balance_of(&intruder).await, 100_000);
     assert_eq!(
         my_reservations(&app, &owner).await.get(&reservation),
         Some(&"held".to_owned())
@@ -485,16 +214,16 @@ async fn a_user_paying_for_two_seats_with_money_for_one_never_goes_negative() {
     let performance = app.add_performance(price).await;
     let (user, token) = app.active_user().await;
     let seats = [1_i64, 2];
-    let first = hold(&app, &token, performance, seats[0]).await;
-    let second = hold(&app, &token, performance, seats[1]).await;
-    let charged = json_of(charge(&app, &token, price).await, StatusCode::OK).await;
+    let first = app.hold(&token, performance, seats[0]).await;
+    let second = app.hold(&token, performance, seats[1]).await;
+    let charged = json_of(app.charge(&token, price).await, StatusCode::OK).await;
     assert_eq!(charged["balance"], price);
 
     let reservations = [first, second];
     let sent = join_all(
         reservations
             .iter()
-            .map(|r| pay_accepted_or_token_expired(&app, &token, r)),
+            .map(|r| app.pay_accepted_or_token_expired(&token, r)),
     )
     .await;
     let accepted: Vec<String> = sent.into_iter().flatten().collect();
@@ -520,9 +249,10 @@ async fn a_user_paying_for_two_seats_with_money_for_one_never_goes_negative() {
         (1, &reservations[0])
     };
 
-    assert_eq!(balance_of(&app, &token).await, 0);
+    assert_eq!(app.balance_of(&token).await, 0);
     assert_eq!(
-        number(&app, "select count(*) from ledger where balance_after < 0").await,
+        app.number("select count(*) from ledger where balance_after < 0")
+            .await,
         0
     );
     let payments: Vec<(Uuid, Uuid, i64)> =
@@ -553,294 +283,12 @@ async fn a_user_paying_for_two_seats_with_money_for_one_never_goes_negative() {
     assert_eq!(holder, None);
     let (_, watcher) = app.active_user().await;
     assert_eq!(
-        seat_status(&app, &watcher, performance, released_seat).await,
+        app.seat_status(&watcher, performance, released_seat).await,
         "available"
     );
     assert_eq!(
-        seat_status(&app, &watcher, performance, seats[paid_index]).await,
+        app.seat_status(&watcher, performance, seats[paid_index])
+            .await,
         "sold"
-    );
-}
-
-/// How long the mixed workload runs: well past the hold TTL, so holds lapse
-/// while others are being reserved and paid.
-const WORKLOAD: Duration = Duration::from_secs(5);
-const HOLD_TTL: Duration = Duration::from_secs(2);
-/// Seats 1..=this of each performance are shared by every shopper.
-const SHARED_SEATS: usize = 25;
-
-/// How a shopper pays for its holds.
-#[derive(Clone, Copy)]
-enum Habit {
-    /// Pays its newest hold at once, and sends that payment twice.
-    Eager,
-    /// Pays only holds that are past their TTL by now.
-    Late,
-    /// Pays every hold it has at once, concurrently, with whatever it has.
-    Greedy,
-}
-
-/// Joins the waiting room again after a payment ended the turn; returns the
-/// new, active token.
-async fn rejoin(app: &TestApp, user: &str) -> String {
-    let response = app.enter_queue(user).await;
-    let status = response.status();
-    assert!(
-        status == StatusCode::CREATED || status == StatusCode::OK,
-        "rejoining answered {status}"
-    );
-    let token = text(&json_of(response, status).await["token"]);
-    app.wait_until_active(&token).await;
-    token
-}
-
-/// One shopper's part of the mixed workload, until `until`: charges now and
-/// then, holds seats shared with everyone, pays them by `habit`, and rejoins
-/// the queue whenever a payment ended its turn. Returns the sum of the
-/// charges the API acknowledged.
-async fn shop(
-    app: &TestApp,
-    user: &str,
-    first_token: &str,
-    shopper: usize,
-    performances: &[i64],
-    until: tokio::time::Instant,
-) -> i64 {
-    let habit = [Habit::Eager, Habit::Late, Habit::Greedy][shopper % 3];
-    let mut token = first_token.to_owned();
-    let mut charged = 0;
-    let mut holds: Vec<(String, tokio::time::Instant)> = Vec::new();
-    let mut step = 0_usize;
-    while tokio::time::Instant::now() < until && step < 1_000 {
-        step += 1;
-        if step % 5 == 1 {
-            let amount = 500 + 1_000 * ((shopper + step) % 7) as i64;
-            json_of(charge(app, &token, amount).await, StatusCode::OK).await;
-            charged += amount;
-        }
-
-        let performance = performances[(shopper + step) % performances.len()];
-        let seat = ((shopper * 7 + step * 3) % SHARED_SEATS + 1) as i64;
-        let response = app
-            .post(
-                "/v1/reservations",
-                Some(&token),
-                json!({"performance_id": performance, "seat_number": seat}),
-            )
-            .await;
-        if response.status() == StatusCode::ACCEPTED {
-            let request = text(&json_of(response, StatusCode::ACCEPTED).await["request_id"]);
-            let outcome = app.outcome(&token, &request).await;
-            if outcome["status"] == "succeeded" {
-                let reservation = text(&outcome["result"]["reservation_id"]);
-                holds.push((reservation, tokio::time::Instant::now()));
-            }
-        } else {
-            // A payment ended this shopper's turn.
-            let problem = problem_of(response, StatusCode::FORBIDDEN).await;
-            assert_eq!(problem_code(&problem), "TOKEN_NOT_ACTIVE");
-            token = rejoin(app, user).await;
-        }
-
-        let due: Vec<String> = match habit {
-            Habit::Eager => holds
-                .pop()
-                .map(|(r, _)| vec![r.clone(), r])
-                .unwrap_or_default(),
-            Habit::Late => {
-                let (late, fresh) = holds
-                    .drain(..)
-                    .partition(|(_, at)| at.elapsed() > HOLD_TTL + Duration::from_millis(300));
-                holds = fresh;
-                late.into_iter().map(|(r, _)| r).collect()
-            }
-            Habit::Greedy => holds.drain(..).map(|(r, _)| r).collect(),
-        };
-        join_all(
-            due.iter()
-                .map(|r| pay_accepted_or_token_expired(app, &token, r)),
-        )
-        .await;
-    }
-    join_all(
-        holds
-            .iter()
-            .map(|(r, _)| pay_accepted_or_token_expired(app, &token, r)),
-    )
-    .await;
-    charged
-}
-
-#[tokio::test]
-async fn money_is_conserved_under_a_mixed_concurrent_workload() {
-    let ttl = HOLD_TTL.as_secs().to_string();
-    let app = spawn_app_with(&[("MAX_HOLDS_PER_USER", "2"), ("HOLD_TTL_SECONDS", &ttl)]).await;
-    let performances = [
-        app.add_performance(9_000).await,
-        app.add_performance(14_000).await,
-    ];
-    let shoppers = join_all((0..10).map(|_| app.active_user())).await;
-
-    let until = tokio::time::Instant::now() + WORKLOAD;
-    let charged_by = join_all(
-        shoppers
-            .iter()
-            .enumerate()
-            .map(|(i, (user, token))| shop(&app, user, token, i, &performances, until)),
-    )
-    .await;
-    eventually(Duration::from_secs(60), || async {
-        number(
-            &app,
-            "select count(*) from requests where status = 'pending'",
-        )
-        .await
-            == 0
-    })
-    .await;
-
-    // The workload did pay for something, or the rest proves little.
-    assert!(number(&app, "select count(*) from payments").await > 0);
-
-    // Every acknowledged charge, and nothing else, is in the ledger.
-    for ((user, _), charged) in shoppers.iter().zip(&charged_by) {
-        let booked: i64 = sqlx::query_scalar(
-            "select coalesce(sum(amount), 0)::bigint from ledger
-              where user_id = $1 and kind = 'charge'",
-        )
-        .bind(uuid_of(user))
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(booked, *charged, "charges of {user}");
-    }
-
-    // Rule 6: balances plus payments equal charges.
-    let balances = number(&app, "select coalesce(sum(balance), 0)::bigint from users").await;
-    let paid = number(
-        &app,
-        "select coalesce(sum(amount), 0)::bigint from payments",
-    )
-    .await;
-    let charged = number(
-        &app,
-        "select coalesce(sum(amount), 0)::bigint from ledger where kind = 'charge'",
-    )
-    .await;
-    assert_eq!(balances + paid, charged);
-
-    // Every balance is its own ledger's sum, and no entry went below zero.
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from users u
-              where u.balance <> (select coalesce(sum(amount), 0) from ledger l where l.user_id = u.user_id)",
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        number(&app, "select count(*) from ledger where balance_after < 0").await,
-        0
-    );
-    // Each payment has its ledger entry of the same amount, and each
-    // succeeded payment request names its payment.
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from payments p
-              where not exists (select 1 from ledger l
-                                 where l.kind = 'payment' and l.reference = p.payment_id
-                                   and l.user_id = p.user_id and l.amount = -p.amount)",
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        number(&app, "select count(*) from ledger where kind = 'payment'").await,
-        number(&app, "select count(*) from payments").await
-    );
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from requests where kind = 'pay' and status = 'succeeded'",
-        )
-        .await,
-        number(&app, "select count(*) from payments").await
-    );
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from requests r
-              where r.kind = 'pay' and r.status = 'succeeded'
-                and not exists (select 1 from payments p
-                                 where p.payment_id::text = r.result->>'payment_id'
-                                   and p.user_id = r.user_id)",
-        )
-        .await,
-        0
-    );
-
-    // No seat was sold twice.
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from (select 1 from reservations where status = 'paid'
-                                    group by performance_id, seat_number having count(*) > 1) twice",
-        )
-        .await,
-        0
-    );
-    // Every paid reservation has exactly one payment, of its price, by its
-    // owner, and its seat is sold to it; every payment is of a paid reservation.
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from reservations r
-              where r.status = 'paid'
-                and (select count(*) from payments p
-                      where p.reservation_id = r.reservation_id
-                        and p.amount = r.price and p.user_id = r.user_id) <> 1",
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from payments p join reservations r using (reservation_id)
-              where r.status <> 'paid'",
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from reservations r join seats s using (performance_id, seat_number)
-              where r.status = 'paid' and not (s.sold and s.reservation_id = r.reservation_id)",
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from seats s
-              where s.sold and not exists (select 1 from reservations r
-                                            where r.reservation_id = s.reservation_id
-                                              and r.status = 'paid')",
-        )
-        .await,
-        0
-    );
-    // No command was set aside as unappliable.
-    assert_eq!(
-        number(
-            &app,
-            "select count(*) from requests where reason = 'INVALID_COMMAND'",
-        )
-        .await,
-        0
     );
 }

@@ -1,6 +1,5 @@
 //! The waiting room (SPEC rules 1 and 2).
 
-use crate::helpers::{eventually, json_of, problem_code, spawn_app_with, TestApp};
 use api::auth::user_key::UserKey;
 use api::waiting_line::WaitingLine;
 use domain::TokenId;
@@ -10,6 +9,7 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+use testkit::{eventually, json_of, problem_code, spawn_app_with, TestApp};
 
 /// `n` users made straight in the database, each with a key the app knows.
 async fn new_users(app: &TestApp, n: i64) -> Vec<String> {
@@ -40,14 +40,6 @@ async fn enter(app: &TestApp, base: &str, user: &str) -> (StatusCode, Value) {
     let response = app.enter_queue_on(base, user).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn status_of(app: &TestApp, token: &str) -> Value {
-    json_of(
-        app.get("/v1/queue/status", Some(token)).await,
-        StatusCode::OK,
-    )
-    .await
 }
 
 #[tokio::test]
@@ -84,7 +76,7 @@ async fn a_thousand_concurrent_arrivals_through_two_instances_get_distinct_gap_f
         .unwrap_or_else(|| panic!("no position 1000"));
     let token = last["token"].as_str().unwrap_or_default().to_owned();
     eventually(Duration::from_secs(10), || async {
-        let s = status_of(&app, &token).await;
+        let s = app.queue_status(&token).await;
         s["position"] == 1000 && s["ahead"] == 999
     })
     .await;
@@ -145,7 +137,7 @@ async fn capacity_is_never_exceeded_while_two_workers_admit_and_tokens_expire() 
     let max_active = AtomicI64::new(0);
     eventually(Duration::from_secs(60), || async {
         for token in &tokens {
-            status_of(&app, token).await;
+            app.queue_status(token).await;
         }
         let (active, admitted): (i64, i64) = sqlx::query_as(
             "select count(*) filter (where status = 'active'), count(*) filter (where activated_at is not null)
@@ -191,12 +183,12 @@ async fn expiry_and_idle_drop_admit_the_next_in_order() {
     let polling = polling["token"].as_str().unwrap_or_default().to_owned();
     // The idle entry never polls; the other polls until it is admitted.
     eventually(Duration::from_secs(20), || async {
-        status_of(&app, &polling).await["status"] == "active"
+        app.queue_status(&polling).await["status"] == "active"
     })
     .await;
-    assert_eq!(status_of(&app, &first).await["status"], "expired");
-    assert_eq!(status_of(&app, &idle).await["status"], "expired");
-    let active = status_of(&app, &polling).await;
+    assert_eq!(app.queue_status(&first).await["status"], "expired");
+    assert_eq!(app.queue_status(&idle).await["status"], "expired");
+    let active = app.queue_status(&polling).await;
     assert_eq!(active["position"], 0);
     assert!(active["active_until"].is_string());
     // An expired token may read its status but not browse.
@@ -240,11 +232,7 @@ async fn a_waiting_token_cannot_browse_or_reserve() {
     }
     // Endpoints open to any token still answer.
     json_of(app.get("/v1/balance", Some(token)).await, StatusCode::OK).await;
-    json_of(
-        app.get("/v1/reservations", Some(token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    app.reservations(token).await;
 }
 
 /// The seq and token id of `user`'s live entry.

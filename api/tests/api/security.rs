@@ -1,30 +1,17 @@
 //! The attacks of issue 13, each replayed against the running stack: what
 //! used to do harm must now fail to.
 
-use crate::helpers::{json_of, problem_code, spawn_app, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
+use testkit::{json_of, problem_code, spawn_app, spawn_app_with, TestApp};
 
 /// A user with a hold on a fresh seat and money to pay for it; returns the
 /// user, their active token and the reservation.
 async fn user_with_a_hold(app: &TestApp) -> (String, String, String) {
     let (user, token) = app.active_user().await;
     let performance = app.add_performance(50_000).await;
-    let request = app.reserve(&token, performance, 3).await;
-    let outcome = app.outcome(&token, &request).await;
-    assert_eq!(outcome["status"], "succeeded", "{outcome}");
-    let reservation = outcome["result"]["reservation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let charged = app
-        .post(
-            "/v1/balance/charges",
-            Some(&token),
-            json!({"amount": 100_000}),
-        )
-        .await;
-    json_of(charged, StatusCode::OK).await;
+    let reservation = app.hold(&token, performance, 3).await;
+    json_of(app.charge(&token, 100_000).await, StatusCode::OK).await;
     (user, token, reservation)
 }
 
@@ -76,11 +63,7 @@ async fn the_user_key_opens_the_any_endpoints_and_only_the_users_own_data() {
     assert_eq!(balance["balance"], 100_000);
     let by_token = json_of(app.get("/v1/balance", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(balance, by_token);
-    let reservations = json_of(
-        app.get("/v1/reservations", Some(&key)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let reservations = app.reservations(&key).await;
     assert_eq!(reservations.as_array().map(Vec::len), Some(1));
 
     // Another user's key reads that user's data, never this one's.
@@ -134,14 +117,8 @@ async fn a_payment_retried_with_its_key_after_success_gets_the_original_202() {
     let pay = |token: String, body: serde_json::Value| {
         let app = &app;
         async move {
-            app.client
-                .post(app.url("/v1/payments"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", "pay-once")
-                .json(&body)
-                .send()
+            app.post_keyed("/v1/payments", &token, "pay-once", body)
                 .await
-                .unwrap_or_else(|e| panic!("{e}"))
         }
     };
     let body = json!({"reservation_id": reservation});
@@ -151,21 +128,13 @@ async fn a_payment_retried_with_its_key_after_success_gets_the_original_202() {
         .await;
     assert_eq!(outcome["status"], "succeeded", "{outcome}");
     // The payment expired the token (rule 5) ...
-    let status = json_of(
-        app.get("/v1/queue/status", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let status = app.queue_status(&token).await;
     assert_eq!(status["status"], "expired");
 
     // ... yet the unsure client's retry gets the original answer, not 403.
     let retry = json_of(pay(token.clone(), body).await, StatusCode::ACCEPTED).await;
     assert_eq!(retry, first);
-    let payments: i64 = sqlx::query_scalar("select count(*) from payments")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(payments, 1);
+    assert_eq!(app.number("select count(*) from payments").await, 1);
 
     // The same key with another body is still refused, and a new command
     // with the expired token is still not active.
@@ -173,13 +142,7 @@ async fn a_payment_retried_with_its_key_after_success_gets_the_original_202() {
     let reused = pay(token.clone(), other).await;
     let problem = json_of(reused, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem_code(&problem), "IDEMPOTENCY_KEY_REUSED");
-    let fresh = app
-        .post(
-            "/v1/payments",
-            Some(&token),
-            json!({"reservation_id": reservation}),
-        )
-        .await;
+    let fresh = app.pay(&token, &reservation).await;
     let problem = json_of(fresh, StatusCode::FORBIDDEN).await;
     assert_eq!(problem_code(&problem), "TOKEN_NOT_ACTIVE");
 }
@@ -214,11 +177,7 @@ async fn one_address_cannot_register_or_queue_past_its_limit() {
         let problem = json_of(refused, StatusCode::TOO_MANY_REQUESTS).await;
         assert_eq!(problem_code(&problem), "RATE_LIMITED");
     }
-    let registered: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(registered, 3);
+    assert_eq!(app.number("select count(*) from users").await, 3);
 
     // Queue entry has a budget of its own: three users get in, and a
     // fourth entry (re-entering included) is refused.

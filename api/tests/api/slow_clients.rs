@@ -2,8 +2,8 @@
 //! case drives a raw socket the way the probe did and waits, with a bound,
 //! for the server to close it.
 
-use crate::helpers::{spawn_app, TestApp};
 use std::time::Duration;
+use testkit::{spawn_app, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -93,11 +93,7 @@ async fn a_body_promised_and_never_sent_is_cut_off() {
     if !answer.is_empty() {
         assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
     }
-    let users: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(users, 0);
+    assert_eq!(app.number("select count(*) from users").await, 0);
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! Bad input is refused with problem+json and changes nothing.
 
-use crate::helpers::{json_of, problem_code, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
+use testkit::{json_of, problem_code, problem_of, spawn_app};
 
 #[tokio::test]
 async fn reservation_input_is_validated_before_anything_is_published() {
@@ -44,21 +44,10 @@ async fn reservation_input_is_validated_before_anything_is_published() {
         let response = app
             .post("/v1/reservations", Some(&token), body.clone())
             .await;
-        assert_eq!(
-            response
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-            Some("application/problem+json")
-        );
-        let problem = json_of(response, status).await;
+        let problem = problem_of(response, status).await;
         assert_eq!(problem_code(&problem), code, "{body}");
     }
-    let requests: i64 = sqlx::query_scalar("select count(*) from requests")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_default();
-    assert_eq!(requests, 0);
+    assert_eq!(app.number("select count(*) from requests").await, 0);
 }
 
 #[tokio::test]
@@ -123,9 +112,5 @@ async fn a_body_over_64_kib_is_413_and_malformed_json_is_400() {
         problem_code(&json_of(unknown_user, StatusCode::NOT_FOUND).await),
         "USER_NOT_FOUND"
     );
-    let users: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_default();
-    assert_eq!(users, 0);
+    assert_eq!(app.number("select count(*) from users").await, 0);
 }

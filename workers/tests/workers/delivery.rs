@@ -1,61 +1,22 @@
-//! Exactly-once application: redelivery and offsets stored after commit.
+//! Exactly-once application: redelivery, offsets stored after commit, a
+//! replay of the whole topic, and two bodies racing with one key.
 
-use crate::helpers::{eventually, spawn_app, TestApp};
-use api::publisher::Publisher;
-use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, TokenId, UserId};
+use reqwest::StatusCode;
+use serde_json::json;
 use std::time::Duration;
-
-async fn envelope_for(
-    app: &TestApp,
-    token: &str,
-    user: &str,
-    performance: i64,
-    seat: i64,
-) -> CommandEnvelope {
-    let token_id = api::auth::token::TokenKey::new(app.settings.token_secret.clone())
-        .verify(token)
-        .unwrap_or_else(|| panic!("token does not verify"));
-    CommandEnvelope::new(
-        RequestId::new(),
-        UserId::parse(user).unwrap_or_else(|e| panic!("{e}")),
-        TokenId(token_id.0),
-        Command::Reserve {
-            performance_id: PerformanceId(performance),
-            seat_number: SeatNumber::parse(seat).unwrap_or_else(|e| panic!("{e}")),
-        },
-    )
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
+use testkit::{delivery, eventually, json_of, spawn_app, spawn_app_with, TestApp};
+use workers::apply::{apply_batch, Outcome, Rules};
 
 #[tokio::test]
 async fn a_command_delivered_twice_has_one_effect() {
     let app = spawn_app().await;
     let performance = app.add_performance(50_000).await;
     let (user, token) = app.active_user().await;
-    let publisher = Publisher::new(&app.settings).unwrap_or_else(|e| panic!("{e:#}"));
-    let twice = envelope_for(&app, &token, &user, performance, 3).await;
-    publisher
-        .publish(&twice)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    publisher
-        .publish(&twice)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let twice = app.reserve_command(&user, &token, performance, 3);
     // A later command for the same seat lands on the same partition, so once
     // it is final both copies before it have been consumed.
-    let mut sentinel = envelope_for(&app, &token, &user, performance, 3).await;
-    sentinel.request_id = RequestId::new();
-    publisher
-        .publish(&sentinel)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let sentinel = app.reserve_command(&user, &token, performance, 3);
+    app.publish(&[&twice, &twice, &sentinel]).await;
 
     // Published straight to Kafka, these have no pending row: the worker
     // writes their outcome rows.
@@ -64,18 +25,15 @@ async fn a_command_delivered_twice_has_one_effect() {
         sentinel.request_id
     );
     eventually(Duration::from_secs(20), || async {
-        count(&app, &sentinel_done).await == 1
+        app.number(&sentinel_done).await == 1
     })
     .await;
     let done = app.outcome(&token, &sentinel.request_id.to_string()).await;
     assert_eq!(done["reason"], "SEAT_TAKEN", "{done}");
     let first = app.outcome(&token, &twice.request_id.to_string()).await;
     assert_eq!(first["status"], "succeeded");
-    assert_eq!(count(&app, "select count(*) from reservations").await, 1);
-    assert_eq!(
-        count(&app, "select count(*) from applied_commands").await,
-        2
-    );
+    assert_eq!(app.number("select count(*) from reservations").await, 1);
+    assert_eq!(app.number("select count(*) from applied_commands").await, 2);
 }
 
 #[tokio::test]
@@ -100,11 +58,8 @@ async fn offsets_are_stored_only_after_the_transaction_commits() {
     .unwrap_or_else(|e| panic!("{e}"));
     let request = app.reserve(&token, performance, 9).await;
     eventually(Duration::from_secs(20), || async {
-        count(
-            &app,
-            "select case when is_called then last_value else 0 end from apply_attempts",
-        )
-        .await
+        app.number("select case when is_called then last_value else 0 end from apply_attempts")
+            .await
             >= 1
     })
     .await;
@@ -127,7 +82,7 @@ async fn offsets_are_stored_only_after_the_transaction_commits() {
     app.start_worker().await;
     let outcome = app.outcome(&token, &request).await;
     assert_eq!(outcome["status"], "succeeded", "{outcome}");
-    assert_eq!(count(&app, "select count(*) from reservations").await, 1);
+    assert_eq!(app.number("select count(*) from reservations").await, 1);
 }
 
 /// A fingerprint of every table a command can touch.
@@ -156,7 +111,7 @@ async fn state_fingerprint(app: &TestApp) -> Vec<(String, Option<String>)> {
 
 #[tokio::test]
 async fn a_replay_of_the_whole_topic_changes_no_state() {
-    let app = crate::helpers::spawn_app_with(&[("MAX_HOLDS_PER_USER", "3")]).await;
+    let app = spawn_app_with(&[("MAX_HOLDS_PER_USER", "3")]).await;
     let performance = app.add_performance(10_000).await;
     let (_, a) = app.active_user().await;
     let (_, b) = app.active_user().await;
@@ -174,4 +129,64 @@ async fn a_replay_of_the_whole_topic_changes_no_state() {
         .unwrap_or_else(|e| panic!("replay: {e:#}"));
     assert_eq!(replayed, requests.len() as u64);
     assert_eq!(state_fingerprint(&app).await, before);
+}
+
+#[tokio::test]
+async fn of_two_bodies_racing_with_one_idempotency_key_only_the_one_that_got_the_202_takes_effect()
+{
+    let app = spawn_app_with(&[("MAX_HOLDS_PER_USER", "4")]).await;
+    let performance = app.add_performance(5_000).await;
+    let (user, token) = app.active_user().await;
+    let rules = Rules::from_settings(&app.settings);
+    let send = |key: &'static str, seat: i64| {
+        app.post_keyed(
+            "/v1/reservations",
+            &token,
+            key,
+            json!({"performance_id": performance, "seat_number": seat}),
+        )
+    };
+
+    // The worker meets the other body's command first, before any API has
+    // recorded a hash: that body takes the key, and the API then refuses
+    // the first body and answers the other one as the original.
+    let first = delivery(
+        0,
+        &app.keyed_reserve(&user, &token, "race-1", performance, 21),
+    );
+    let applied = apply_batch(&app.pool, rules, &[], std::slice::from_ref(&first))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        applied,
+        vec![Outcome::Succeeded(domain::RequestKind::Reserve)]
+    );
+    let refused = send("race-1", 22).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let same = send("race-1", 21).await;
+    assert_eq!(same.status(), StatusCode::ACCEPTED);
+
+    // The API recorded one body (it got the 202); the other body's command,
+    // published by a request that then got 422, changes nothing, and the
+    // winner's command still applies after it.
+    let winner = json_of(send("race-2", 23).await, StatusCode::ACCEPTED).await;
+    let request = winner["request_id"].as_str().unwrap_or_default().to_owned();
+    let outcome = app.outcome(&token, &request).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+    let loser = delivery(
+        0,
+        &app.keyed_reserve(&user, &token, "race-2", performance, 24),
+    );
+    let ignored = apply_batch(&app.pool, rules, &[], std::slice::from_ref(&loser))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ignored, vec![Outcome::Duplicate]);
+    let held: Vec<i16> = sqlx::query_scalar(
+        "select seat_number from reservations where performance_id = $1 order by seat_number",
+    )
+    .bind(performance)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held, vec![21, 23]);
 }

@@ -1,0 +1,254 @@
+//! What must hold in the database after any workload, once every command is
+//! final (SPEC rules 5 to 9): money is conserved, no seat is sold twice,
+//! every command has one effect. The API's tests and the chaos run check the
+//! same queries, so an invariant is stated once.
+//!
+//! Each invariant is a query that returns no rows while it holds; every row
+//! it returns is evidence, kept as JSON text.
+
+use sqlx::PgPool;
+use std::fmt;
+
+/// One invariant: its name, as reports print it, and the query whose rows
+/// break it.
+#[derive(Debug, Clone, Copy)]
+pub struct Invariant {
+    /// What holds, in words.
+    pub name: &'static str,
+    /// Returns the rows that break it; none while it holds.
+    pub sql: &'static str,
+}
+
+/// One broken invariant and one row of evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The [`Invariant::name`] broken.
+    pub invariant: &'static str,
+    /// One row of evidence, as JSON text.
+    pub row: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] SQL row: {}", self.invariant, self.row)
+    }
+}
+
+/// Rule 6 and the ledger: charges become balances and payments, nothing
+/// else.
+pub const MONEY: &[Invariant] = &[
+    Invariant {
+        name: "money conserved: sum(balances) + sum(payments) = sum(charges)",
+        sql: "select * from (
+             select (select coalesce(sum(balance), 0) from users)::bigint as balances,
+                    (select coalesce(sum(amount), 0) from payments)::bigint as payments,
+                    (select coalesce(sum(amount), 0) from ledger where kind = 'charge')::bigint as charges) t
+          where balances + payments <> charges",
+    },
+    Invariant {
+        name: "every balance is the sum of the user's ledger",
+        sql: "select u.user_id, u.balance, coalesce(sum(l.amount), 0)::bigint as ledger_sum
+           from users u left join ledger l using (user_id)
+          group by u.user_id, u.balance
+         having u.balance <> coalesce(sum(l.amount), 0)",
+    },
+    Invariant {
+        name: "no negative balance",
+        sql: "select user_id, balance from users where balance < 0",
+    },
+    Invariant {
+        name: "no ledger entry leaves a balance below zero",
+        sql: "select user_id, entry_id, kind, amount, balance_after from ledger where balance_after < 0",
+    },
+    Invariant {
+        name: "each ledger row's balance_after is the running sum (no lost update)",
+        sql: "select * from (
+             select user_id, entry_id, kind, amount, balance_after,
+                    sum(amount) over (partition by user_id order by entry_id) as running
+               from ledger) t
+          where running <> balance_after",
+    },
+    Invariant {
+        name: "every payment has its ledger row and every payment ledger row its payment",
+        sql: "select p.payment_id, p.amount, l.entry_id, l.amount as ledger_amount
+           from payments p
+           full join (select * from ledger where kind = 'payment') l on l.reference = p.payment_id
+          where p.payment_id is null or l.entry_id is null or l.amount <> -p.amount
+             or l.user_id <> p.user_id",
+    },
+];
+
+/// Rules 3 to 5: a seat is held by one user at a time and sold once, to the
+/// holder, at its price.
+pub const SEATS: &[Invariant] = &[
+    Invariant {
+        name: "no seat sold twice (paid reservations per seat)",
+        sql: "select performance_id, seat_number, count(*) as paid, array_agg(reservation_id) as reservations
+           from reservations where status = 'paid'
+          group by 1, 2 having count(*) > 1",
+    },
+    Invariant {
+        name: "no seat sold twice (payments per seat)",
+        sql: "select r.performance_id, r.seat_number, count(*) as payments, array_agg(p.payment_id) as payment_ids
+           from payments p join reservations r using (reservation_id)
+          group by 1, 2 having count(*) > 1",
+    },
+    Invariant {
+        name: "a sold seat is the seat of its one paid reservation",
+        sql: "select s.performance_id, s.seat_number, s.sold, s.reservation_id, r.reservation_id as paid_reservation
+           from seats s
+           left join reservations r
+             on r.performance_id = s.performance_id and r.seat_number = s.seat_number
+            and r.status = 'paid'
+          where s.sold is distinct from (r.reservation_id is not null)
+             or (s.sold and s.reservation_id is distinct from r.reservation_id)",
+    },
+    Invariant {
+        name: "a reservation is paid exactly when it has a payment",
+        sql: "select r.reservation_id, r.status, p.payment_id
+           from reservations r full join payments p using (reservation_id)
+          where (r.status = 'paid') is distinct from (p.payment_id is not null)",
+    },
+    Invariant {
+        name: "a payment is the reservation's price, paid by its holder",
+        sql: "select p.payment_id, p.amount, r.price, p.user_id, r.user_id as holder
+           from payments p join reservations r using (reservation_id)
+          where p.amount <> r.price or p.user_id <> r.user_id",
+    },
+    Invariant {
+        name: "no hold is taken on a seat after it was sold",
+        sql: "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, r.performance_id, r.seat_number
+           from payments p
+           join reservations sold using (reservation_id)
+           join reservations r
+             on r.performance_id = sold.performance_id and r.seat_number = sold.seat_number
+          where r.reservation_id <> sold.reservation_id and r.created_at > p.paid_at",
+    },
+    Invariant {
+        name: "at most one live hold per seat",
+        sql: "select performance_id, seat_number, count(*) as live_holds, array_agg(reservation_id) as reservations
+           from reservations where status = 'held' and held_until > now()
+          group by 1, 2 having count(*) > 1",
+    },
+    Invariant {
+        name: "no live hold on a sold seat",
+        sql: "select r.reservation_id, r.performance_id, r.seat_number, r.held_until
+           from reservations r join seats s using (performance_id, seat_number)
+          where r.status = 'held' and r.held_until > now() and s.sold",
+    },
+];
+
+/// Rules 7 to 9: every command is applied once, and its request records
+/// exactly the effect it had.
+pub const COMMANDS: &[Invariant] = &[
+    Invariant {
+        name: "no effect applied twice: one applied_commands row per command id",
+        sql: "select command_id, count(*) from applied_commands group by 1 having count(*) > 1",
+    },
+    Invariant {
+        name: "every final request was applied once and every applied command has its request",
+        sql: "select q.request_id, q.status, a.command_id
+           from requests q full join applied_commands a on a.command_id = q.request_id
+          where (q.status is distinct from 'pending') is distinct from (a.command_id is not null)",
+    },
+    Invariant {
+        name: "each reservation created by exactly one succeeded reserve request",
+        sql: "select r.reservation_id, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
+           from reservations r
+           left join requests q
+             on q.kind = 'reserve' and q.status = 'succeeded'
+            and q.result ->> 'reservation_id' = r.reservation_id::text
+          group by r.reservation_id having count(q.request_id) <> 1",
+    },
+    Invariant {
+        name: "every succeeded reserve request has its reservation",
+        sql: "select q.request_id, q.result from requests q
+          where q.kind = 'reserve' and q.status = 'succeeded'
+            and not exists (select 1 from reservations r
+                             where r.reservation_id::text = q.result ->> 'reservation_id'
+                               and r.user_id = q.user_id)",
+    },
+    Invariant {
+        name: "each payment made by exactly one succeeded pay request",
+        sql: "select p.payment_id, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
+           from payments p
+           left join requests q
+             on q.kind = 'pay' and q.status = 'succeeded'
+            and q.result ->> 'payment_id' = p.payment_id::text
+          group by p.payment_id having count(q.request_id) <> 1",
+    },
+    Invariant {
+        name: "every succeeded pay request has its payment",
+        sql: "select q.request_id, q.result from requests q
+          where q.kind = 'pay' and q.status = 'succeeded'
+            and not exists (select 1 from payments p
+                             where p.payment_id::text = q.result ->> 'payment_id'
+                               and p.reservation_id::text = q.result ->> 'reservation_id'
+                               and p.user_id = q.user_id)",
+    },
+    Invariant {
+        name: "a final request has a reason exactly when rejected",
+        sql: "select request_id, status, reason from requests
+          where (status = 'rejected') <> (reason is not null) and status <> 'pending'",
+    },
+];
+
+/// How many rows of evidence to keep per invariant.
+const EVIDENCE_ROWS: usize = 50;
+
+/// Every violation of `invariants`, at most [`EVIDENCE_ROWS`] rows each; an
+/// empty list means they all hold.
+pub async fn check(pool: &PgPool, invariants: &[Invariant]) -> sqlx::Result<Vec<Violation>> {
+    let mut out = Vec::new();
+    for invariant in invariants {
+        let wrapped = format!(
+            "select row_to_json(t)::text from ({}) t limit {EVIDENCE_ROWS}",
+            invariant.sql
+        );
+        let rows: Vec<String> = sqlx::query_scalar(&wrapped).fetch_all(pool).await?;
+        out.extend(rows.into_iter().map(|row| Violation {
+            invariant: invariant.name,
+            row,
+        }));
+    }
+    Ok(out)
+}
+
+/// The violations of [`MONEY`]: empty when money is conserved.
+pub async fn money_is_conserved(pool: &PgPool) -> sqlx::Result<Vec<Violation>> {
+    check(pool, MONEY).await
+}
+
+/// The violations of [`SEATS`]: empty when no seat is sold twice and every
+/// sold seat has exactly one payment.
+pub async fn seats_are_sold_once(pool: &PgPool) -> sqlx::Result<Vec<Violation>> {
+    check(pool, SEATS).await
+}
+
+/// The violations of [`COMMANDS`]: empty when every command had exactly
+/// the one effect its request records.
+pub async fn commands_are_applied_once(pool: &PgPool) -> sqlx::Result<Vec<Violation>> {
+    check(pool, COMMANDS).await
+}
+
+/// The violations of every invariant here ([`MONEY`], [`SEATS`],
+/// [`COMMANDS`]): what a test or the chaos run checks after its workload.
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<Violation>> {
+    let mut out = money_is_conserved(pool).await?;
+    out.extend(seats_are_sold_once(pool).await?);
+    out.extend(commands_are_applied_once(pool).await?);
+    Ok(out)
+}
+
+/// For tests: fails, listing every violation, unless `found` is an empty
+/// list.
+pub fn assert_holds(found: sqlx::Result<Vec<Violation>>) {
+    match found {
+        Ok(violations) if violations.is_empty() => {}
+        Ok(violations) => {
+            let list: Vec<String> = violations.iter().map(Violation::to_string).collect();
+            panic!("broken invariants:\n{}", list.join("\n"));
+        }
+        Err(e) => panic!("checking invariants: {e}"),
+    }
+}
