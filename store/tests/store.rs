@@ -1,0 +1,120 @@
+//! The store against a real Postgres: each test migrates a database of its
+//! own (`testkit::test_settings` names a fresh one).
+
+use chrono::{TimeDelta, Utc};
+use domain::{RequestId, RequestKind, UserId};
+use std::time::Duration;
+use store::catalog::NewPerformance;
+use store::requests::PendingRequest;
+use store::{ErrorClass, PgPool};
+
+async fn fresh_store() -> PgPool {
+    let settings = testkit::test_settings(&[]).await;
+    store::create_and_migrate(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("migrating: {e:#}"));
+    store::connect(&settings, 2, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+#[tokio::test]
+async fn a_row_inserted_twice_reads_as_a_conflict() {
+    let pool = fresh_store().await;
+    let user = UserId::new();
+    store::users::insert(&pool, user, b"first")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = store::users::insert(&pool, user, b"second").await;
+    let error = again
+        .err()
+        .unwrap_or_else(|| panic!("the second insert succeeded"));
+    assert_eq!(store::classify(&error), ErrorClass::Conflict);
+}
+
+#[tokio::test]
+async fn performances_are_made_in_the_order_given_with_their_prices() {
+    let pool = fresh_store().await;
+    let mut conn = pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+    let concert = store::catalog::add_concert(&mut conn, "Order", "Tester")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let soon = Utc::now() + TimeDelta::days(10);
+    let wanted: Vec<NewPerformance> = [(3, 1_000), (50, 2_000), (1, 3_000)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (seats, price))| NewPerformance {
+            // Later ones start earlier: the order must come from the input.
+            starts_at: soon - TimeDelta::days(i as i64),
+            prices: (0..seats).map(|n| price + n).collect(),
+        })
+        .collect();
+    let ids = store::catalog::add_performances(&mut conn, concert, &wanted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids.len(), wanted.len());
+    for (id, performance) in ids.iter().zip(&wanted) {
+        let seats = store::catalog::seats(&pool, *id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let prices: Vec<i64> = seats.iter().map(|s| s.price).collect();
+        assert_eq!(prices, performance.prices, "performance {id}");
+        let numbers: Vec<i16> = seats.iter().map(|s| s.seat_number).collect();
+        assert_eq!(numbers, (1..=prices.len() as i16).collect::<Vec<_>>());
+    }
+    let bookable = store::catalog::bookable_performances(&pool, concert)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let earliest_first: Vec<_> = ids.iter().rev().copied().collect();
+    let listed: Vec<_> = bookable.iter().map(|p| p.performance_id).collect();
+    assert_eq!(listed, earliest_first);
+}
+
+#[tokio::test]
+async fn the_demo_catalog_is_seeded_into_an_empty_database_only() {
+    let pool = fresh_store().await;
+    let seed = || store::catalog::seed_demo_if_empty(&pool);
+    assert!(seed().await.unwrap_or_else(|e| panic!("{e}")));
+    assert!(!seed().await.unwrap_or_else(|e| panic!("{e}")));
+    let concerts = store::catalog::concerts(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(concerts.len(), 2);
+    for concert in concerts {
+        let dates = store::catalog::bookable_performances(&pool, concert.concert_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dates.len(), 3, "{}", concert.title);
+        assert!(dates
+            .iter()
+            .all(|d| d.available_seats == 50 && d.starts_at > Utc::now()));
+    }
+}
+
+#[tokio::test]
+async fn the_first_body_recorded_for_a_request_id_wins() {
+    let pool = fresh_store().await;
+    let user = UserId::new();
+    store::users::insert(&pool, user, b"key")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = RequestId::new();
+    let pending = |hash: &str| PendingRequest {
+        request_id: request,
+        user_id: user,
+        kind: RequestKind::Reserve,
+        body_hash: hash.to_owned(),
+    };
+    let mut conn = pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+    // Twice in one call, then again later: the first body stays.
+    let first = store::requests::record_pending(&mut conn, &[pending("a"), pending("b")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.get(&request), Some(&Some("a".to_owned())));
+    let later = store::requests::record_pending(&mut conn, &[pending("c")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(later.get(&request), Some(&Some("a".to_owned())));
+    let stored = store::requests::body_hash_of(&pool, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored, Some(Some("a".to_owned())));
+}
