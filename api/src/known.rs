@@ -6,14 +6,19 @@
 use std::collections::HashSet;
 use std::sync::RwLock;
 
+/// Ids seen to exist, so the reserve handler asks the database about a
+/// performance once rather than on every command for it.
 #[derive(Debug, Default)]
 pub struct KnownIds(RwLock<HashSet<i64>>);
 
 impl KnownIds {
+    /// Whether `id` was seen to exist, in which case the existence query can
+    /// be skipped.
     pub fn contains(&self, id: i64) -> bool {
         self.0.read().is_ok_and(|ids| ids.contains(&id))
     }
 
+    /// Records that `id` exists; call it only once the database has said so.
     pub fn remember(&self, id: i64) {
         if let Ok(mut ids) = self.0.write() {
             ids.insert(id);

@@ -28,6 +28,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// blow up the label set.
 pub const UNMATCHED: &str = "unmatched";
 
+/// The metric families of one router and the registry they live in, so each
+/// API instance (several share one test process) reports only its own traffic.
 pub struct ApiMetrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -39,6 +41,8 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
+    /// Registers every family in a fresh registry; the router makes one, and
+    /// serves without `/metrics` if this fails.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(

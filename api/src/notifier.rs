@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// This instance's registry of long polls waiting for requests to finish,
+/// shared through the state so a worker's announcement wakes only its waiters.
 #[derive(Default)]
 pub struct Notifier {
     waiters: Mutex<HashMap<Uuid, (Arc<Notify>, usize)>>,
@@ -39,6 +41,8 @@ impl Drop for Waiter<'_> {
 }
 
 impl Notifier {
+    /// Registers a long poll for request `id`, so it is woken when a worker
+    /// announces it finished; the poll holds the `Waiter` while it waits.
     pub fn register(&self, id: Uuid) -> Waiter<'_> {
         let notify = match self.waiters.lock() {
             Ok(mut waiters) => {

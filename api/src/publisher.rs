@@ -12,6 +12,8 @@ use std::time::Duration;
 /// How long a command may wait for the broker before the API answers 503.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The API's one Kafka producer, shared by the command handlers through the
+/// state: it puts each accepted command on the topic, keyed by its seat.
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
@@ -19,6 +21,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Makes the producer for the command topic at startup; it connects
+    /// lazily, so a broker that is down shows in `/readyz` rather than failing
+    /// this.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.kafka_brokers)

@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// A built but not yet serving API, so the binary and the tests can bind, read
+/// the address, then run it the same way.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -50,6 +52,8 @@ impl Application {
         Ok(Self { listener, state })
     }
 
+    /// The address actually bound, so a test that bound port 0 knows where to
+    /// send requests (and the binary can log it).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
     }

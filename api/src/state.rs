@@ -13,6 +13,8 @@ use store::queue::EntryRow;
 use store::requests::PendingRequest;
 use store::PgPool;
 
+/// The shared state every handler gets: the pool, the publisher, the settings,
+/// the token key and this instance's caches, batchers and rate limits.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,

@@ -30,6 +30,8 @@ pub struct FreshEntry {
     pub user_id: Uuid,
 }
 
+/// One refresh's view of the line, shared read-only by every status poll and
+/// by `/metrics` until the next refresh replaces it.
 #[derive(Debug, Default, Clone)]
 pub struct LineSnapshot {
     /// Sequence numbers of the waiting entries, ascending.
@@ -44,6 +46,8 @@ pub struct LineSnapshot {
     pub admission_rate: Option<f64>,
 }
 
+/// This instance's copy of the waiting line, kept in the state so status polls
+/// find positions and vouch for entries without a query each.
 pub struct WaitingLine {
     snapshot: RwLock<Arc<LineSnapshot>>,
     /// `QUEUE_IDLE_TIMEOUT_SECONDS`.
@@ -53,6 +57,8 @@ pub struct WaitingLine {
 }
 
 impl WaitingLine {
+    /// An empty line for an API whose idle timeout is `idle`; it fills on the
+    /// first refresh of [`Self::run`].
     pub fn new(idle: Duration) -> Self {
         Self {
             snapshot: RwLock::default(),
@@ -61,6 +67,8 @@ impl WaitingLine {
         }
     }
 
+    /// The latest snapshot, for readers that need more than a position (the
+    /// admission rate of the wait estimate, the queue gauges).
     pub fn snapshot(&self) -> Arc<LineSnapshot> {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
     }
@@ -121,6 +129,8 @@ impl WaitingLine {
         Ok(())
     }
 
+    /// Reads the line and the admission activity and swaps in a new snapshot;
+    /// [`Self::run`] calls it every [`REFRESH_INTERVAL`].
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), store::Error> {
         let taken_at = Instant::now();
         let half_idle = (self.idle / 2).as_secs_f64();

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 /// The envelope version this build writes and understands.
 pub const COMMAND_VERSION: u16 = 1;
 
+/// What a client asked for, as it travels from the API to the worker that
+/// applies it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
@@ -31,6 +33,8 @@ pub enum Command {
 }
 
 impl Command {
+    /// The request kind, recorded with the request so one status endpoint can
+    /// serve every command.
     pub fn kind(&self) -> RequestKind {
         match self {
             Self::Reserve { .. } => RequestKind::Reserve,
@@ -38,6 +42,8 @@ impl Command {
         }
     }
 
+    /// The seat the command is about: its Kafka key, so every command about
+    /// one seat goes to one partition and is applied in order.
     pub fn seat(&self) -> SeatKey {
         match *self {
             Self::Reserve {
@@ -59,6 +65,8 @@ impl Command {
 /// The longest request id a command carries for tracing.
 pub const MAX_TRACE_ID_LEN: usize = 128;
 
+/// The message on the command topic: the command with the ids the worker needs
+/// to apply it once, check the caller's token and record its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandEnvelope {
     pub v: u16,
@@ -84,6 +92,8 @@ pub struct CommandEnvelope {
     pub body_hash: Option<String>,
 }
 
+/// Why a message on the topic could not be read, so the worker can keep it as
+/// a dead letter and reject its request instead of stalling the partition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("command envelope version {0} is not supported")]
@@ -108,6 +118,8 @@ impl DecodeError {
 }
 
 impl CommandEnvelope {
+    /// A current-version envelope issued now, as the API builds it for an
+    /// accepted command.
     pub fn new(
         request_id: RequestId,
         user_id: UserId,
@@ -141,11 +153,14 @@ impl CommandEnvelope {
         self
     }
 
+    /// The Kafka payload the API publishes.
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain structs of ids and numbers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// Reads a payload from the topic, refusing an unknown version before
+    /// the rest is read, so a worker never applies a command it misreads.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         #[derive(Deserialize)]
         struct Version {

@@ -10,10 +10,14 @@ use std::net::{IpAddr, SocketAddr};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value read from the environment (or given by a test), so it
+    /// cannot be printed by accident from then on.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value itself, for the code that must use it: connecting to the
+    /// database, signing queue tokens.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -25,6 +29,8 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A bad configuration value, naming the variable, so startup stops with a
+/// message that says which one to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration: {var} {problem}")]
 pub struct ConfigError {
@@ -32,6 +38,8 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Everything both binaries read from the environment, validated once at
+/// startup and passed down instead of reading variables ad hoc.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub database_url: Secret,

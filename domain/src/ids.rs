@@ -8,11 +8,16 @@ use uuid::Uuid;
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// A type of its own, so it cannot be passed where another kind of id
+        /// is expected; it reads and writes as the bare UUID.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {
+            /// A fresh random id, for the row a handler or worker is about to
+            /// create.
             pub fn new() -> Self {
                 Self(Uuid::new_v4())
             }
@@ -73,6 +78,9 @@ impl RequestId {
 macro_rules! int_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// A type of its own, so it cannot be passed where another kind of id
+        /// is expected; it reads and writes as the bare integer.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub i64);

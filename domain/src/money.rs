@@ -16,8 +16,12 @@ pub const MAX_CHARGE: i64 = 10_000_000;
 pub struct Money(i64);
 
 impl Money {
+    /// A zero amount usable where a constant is needed (`parse` is not
+    /// `const`).
     pub const ZERO: Money = Money(0);
 
+    /// Checks an amount read from a row or a payload, so a negative balance or
+    /// price is caught where it enters.
     pub fn parse(krw: i64) -> Result<Self, InvalidValue> {
         if krw >= 0 {
             Ok(Self(krw))
@@ -28,6 +32,7 @@ impl Money {
         }
     }
 
+    /// The amount in KRW, for SQL and the JSON answers.
     pub fn krw(self) -> i64 {
         self.0
     }
@@ -56,6 +61,8 @@ impl fmt::Display for Money {
 pub struct ChargeAmount(i64);
 
 impl ChargeAmount {
+    /// Checks a requested charge against SPEC's 1..=[`MAX_CHARGE`], so a bad
+    /// amount is refused with 400 before anything is written.
     pub fn parse(krw: i64) -> Result<Self, InvalidValue> {
         if (1..=MAX_CHARGE).contains(&krw) {
             Ok(Self(krw))
@@ -66,6 +73,7 @@ impl ChargeAmount {
         }
     }
 
+    /// The amount in KRW, for SQL and the JSON answers.
     pub fn krw(self) -> i64 {
         self.0
     }

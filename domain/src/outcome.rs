@@ -15,6 +15,7 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
+    /// The name the requests table stores and the metrics label by.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reserve => "reserve",
@@ -22,6 +23,7 @@ impl RequestKind {
         }
     }
 
+    /// Reads a stored kind back; `None` for a name this build does not know.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "reserve" => Some(Self::Reserve),
@@ -49,6 +51,7 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
+    /// The name the requests table stores.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -57,6 +60,7 @@ impl RequestStatus {
         }
     }
 
+    /// Reads a stored status back; `None` for a name this build does not know.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pending" => Some(Self::Pending),
@@ -66,6 +70,7 @@ impl RequestStatus {
         }
     }
 
+    /// Whether a worker has decided, so a poller knows it can stop.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Pending)
     }
@@ -98,6 +103,8 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, so `parse` can search them and tests can check that the
+    /// document lists each one.
     pub const ALL: [RejectReason; 10] = [
         Self::SeatTaken,
         Self::HoldLimit,
@@ -111,6 +118,8 @@ impl RejectReason {
         Self::InvalidCommand,
     ];
 
+    /// The SPEC's code, as clients see it in `reason` and the requests table
+    /// stores it.
     pub fn code(self) -> &'static str {
         match self {
             Self::SeatTaken => "SEAT_TAKEN",
@@ -126,6 +135,7 @@ impl RejectReason {
         }
     }
 
+    /// Reads a stored code back; `None` for a code this build does not know.
     pub fn parse(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.code() == code)
     }

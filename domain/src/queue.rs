@@ -20,6 +20,7 @@ pub enum QueueStatus {
 }
 
 impl QueueStatus {
+    /// The name the `queue_entries.status` column stores.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
@@ -28,6 +29,7 @@ impl QueueStatus {
         }
     }
 
+    /// Reads a stored status back; `None` for a name this build does not know.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "waiting" => Some(Self::Waiting),

@@ -20,6 +20,7 @@ pub enum SeatStatus {
 }
 
 impl SeatStatus {
+    /// The lower-case name, as the API spells the status.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Available => "available",
@@ -28,6 +29,8 @@ impl SeatStatus {
         }
     }
 
+    /// Reads the `status` filter of the seat map; `None` for anything else, so
+    /// the API can answer 400.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "available" => Some(Self::Available),
@@ -48,6 +51,8 @@ pub struct SeatState {
 }
 
 impl SeatState {
+    /// What readers see at `now`: the seat map and the reserve rule both go by
+    /// this, so a lapsed hold frees the seat before any sweep.
     pub fn status(&self, now: DateTime<Utc>) -> SeatStatus {
         if self.sold {
             SeatStatus::Sold
@@ -78,6 +83,7 @@ pub enum StoredReservation {
 }
 
 impl StoredReservation {
+    /// The name the `reservations.status` column stores.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Held => "held",
@@ -86,6 +92,7 @@ impl StoredReservation {
         }
     }
 
+    /// Reads a stored status back; `None` for a name this build does not know.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "held" => Some(Self::Held),

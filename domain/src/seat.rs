@@ -4,6 +4,8 @@ use crate::{InvalidValue, PerformanceId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Seats in each performance (SPEC), numbered 1 to this; the bound every seat
+/// number is checked against.
 pub const SEATS_PER_PERFORMANCE: i16 = 50;
 
 /// A seat number that is known to be in 1..=50.
@@ -12,6 +14,8 @@ pub const SEATS_PER_PERFORMANCE: i16 = 50;
 pub struct SeatNumber(i16);
 
 impl SeatNumber {
+    /// Checks a seat number from a client or a row, so an impossible seat is
+    /// refused before it reaches a query or the topic.
     pub fn parse(n: i64) -> Result<Self, InvalidValue> {
         if (1..=i64::from(SEATS_PER_PERFORMANCE)).contains(&n) {
             Ok(Self(n as i16))
@@ -22,6 +26,7 @@ impl SeatNumber {
         }
     }
 
+    /// The number as stored in the `seat_number` column.
     pub fn get(self) -> i16 {
         self.0
     }
@@ -49,6 +54,7 @@ pub struct SeatKey {
 }
 
 impl SeatKey {
+    /// The Kafka message key, `"<performance>:<seat>"`.
     pub fn kafka_key(&self) -> String {
         format!("{}:{}", self.performance_id, self.seat_number)
     }

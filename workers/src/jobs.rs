@@ -10,6 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How often admission and expiry run.
 pub const ADMISSION_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How often lapsed holds are marked expired. Readers already see a lapsed
+/// hold as expired, so this only tidies the rows and need not be tighter.
 pub const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs both jobs until `shutdown`.

@@ -54,6 +54,8 @@ struct Inner {
     batch_seconds: Histogram,
 }
 
+/// The worker's counters and gauges, shared by the consumer, its context and
+/// the background jobs, and rendered for Prometheus at `/metrics`.
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
@@ -84,20 +86,27 @@ impl Metrics {
             .observe(&SECONDS_BUCKETS, took.as_secs_f64());
     }
 
+    /// Records a partition's consumer lag from librdkafka's statistics, so a
+    /// worker falling behind shows on `/metrics`.
     pub fn set_lag(&self, partition: i32, lag: i64) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.lag.insert(partition, lag.max(0));
         }
     }
 
+    /// Counts holds the sweeper marked expired.
     pub fn holds_expired(&self, n: u64) {
         self.hold_expiries.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts a batch refused because another worker has claimed its partition
+    /// (the lease fence), so hand-over races show on `/metrics`.
     pub fn fenced(&self) {
         self.fenced.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The Prometheus text exposition of everything counted so far, for
+    /// `GET /metrics`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         if let Ok(inner) = self.inner.lock() {
@@ -139,6 +148,8 @@ impl Metrics {
     }
 }
 
+/// The worker's small HTTP app on `WORKER_METRICS_ADDR`: `/healthz` for a
+/// liveness probe and `/metrics` for Prometheus.
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

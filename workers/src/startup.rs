@@ -54,6 +54,8 @@ impl Worker {
         })
     }
 
+    /// The address the metrics endpoint actually bound (`WORKER_METRICS_ADDR`
+    /// may ask for port 0), for the binary's startup log line.
     pub fn metrics_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.metrics_listener.local_addr()?)
     }

@@ -13,10 +13,13 @@ use uuid::Uuid;
 const MAC_LEN: usize = 16;
 const DOMAIN_TAG: &[u8] = b"queue-token:v1:";
 
+/// The `TOKEN_SECRET` key queue tokens are signed and checked with, kept in
+/// the state so a forged token is refused without touching the database.
 #[derive(Clone)]
 pub struct TokenKey(Secret);
 
 impl TokenKey {
+    /// Wraps the configured secret; the API builds one at startup.
     pub fn new(secret: Secret) -> Self {
         Self(secret)
     }

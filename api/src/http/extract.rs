@@ -46,6 +46,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub struct IdempotencyKey(pub Option<String>);
 
 impl IdempotencyKey {
+    /// Checks a raw header value (absent is fine); apart from the extractor so
+    /// the rule can be tested without a request.
     pub fn parse(value: Option<&[u8]>) -> Result<Self, ApiError> {
         let Some(raw) = value else {
             return Ok(Self(None));

@@ -58,6 +58,9 @@ pub fn problem_responses(
 macro_rules! error_set {
     ($($(#[$meta:meta])* $name:ident => [$($code:ident),* $(,)?];)*) => {$(
         $(#[$meta])*
+        ///
+        /// Named in the operation's `responses(...)`, so the document lists
+        /// exactly the codes it answers with, each under its real status.
         pub struct $name;
         impl $name {
             /// The codes the operation may answer with.

@@ -5,6 +5,9 @@ use axum::Json;
 use domain::wire::{Health, Readiness};
 use std::time::Duration;
 
+/// Answers as long as the process does, for a liveness probe; it checks
+/// nothing else, so an outage of Postgres or the broker does not get the API
+/// restarted.
 #[utoipa::path(
     get,
     path = "/healthz",

@@ -53,6 +53,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(docs::swagger_ui))
 }
 
+/// The whole HTTP app of one API instance, for the server loop and the tests:
+/// the documented routes, the static files, metrics and every layer.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (documented, _) = api_routes().split_for_parts();

@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// Most messages taken into one batch.
 pub const MAX_BATCH: usize = 500;
 
+/// The consumer of the command topic, with the context that tracks revoked
+/// partitions and feeds lag into the metrics; the live loop and replay use it.
 pub type CommandConsumer = StreamConsumer<WorkerContext>;
 
 /// A consumer in `group` on the command topic. Offsets are stored by hand
@@ -211,6 +213,8 @@ fn finish(consumer: &CommandConsumer) {
     }
 }
 
+/// Copies what applying needs out of a Kafka message, so the apply code works
+/// on plain [`Delivery`] values that tests can build without a broker.
 pub fn delivery(message: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
     Delivery {
         partition: message.partition(),

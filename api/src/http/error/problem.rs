@@ -9,7 +9,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// An RFC 9457 problem with the extra member `code`.
 #[derive(ToSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[schema(example = json!({
     "type": "urn:concert:problem:balance_limit",
@@ -18,6 +17,9 @@ use utoipa::ToSchema;
     "detail": "the balance would exceed 1000000000",
     "code": "BALANCE_LIMIT"
 }))]
+/// An RFC 9457 problem with the extra member `code`: the body of every
+/// error answer, so a client handles any failure one way. The document's
+/// `Problem` schema is derived from this very type.
 pub struct Problem {
     /// A URI naming the problem type: `urn:concert:problem:<code in lower case>`.
     #[serde(rename = "type")]
