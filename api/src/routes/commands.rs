@@ -1,10 +1,9 @@
 //! Reservation and payment commands, and their outcomes.
 
 use crate::auth::{AnyCredential, AnyToken, Caller};
-use crate::batch::record_accepted;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{uuid_id, IdempotencyKey, JsonBody};
-use crate::idempotency::body_hash;
+use crate::idempotency::{self, body_hash};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -60,7 +59,7 @@ pub async fn reserve(
     JsonBody(body): JsonBody<ReserveRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("reserve", &body);
-    if let Some(original) = replay(&state, &caller, RequestKind::Reserve, &key, &hash).await? {
+    if let Some(original) = retried(&state, &caller, RequestKind::Reserve, &key, &hash).await? {
         return Ok(original);
     }
     require_active(&caller)?;
@@ -109,7 +108,7 @@ pub async fn pay(
     JsonBody(body): JsonBody<PayRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("pay", &body);
-    if let Some(original) = replay(&state, &caller, RequestKind::Pay, &key, &hash).await? {
+    if let Some(original) = retried(&state, &caller, RequestKind::Pay, &key, &hash).await? {
         return Ok(original);
     }
     require_active(&caller)?;
@@ -136,27 +135,19 @@ pub async fn pay(
     submit(&state, &caller, key, &headers, command, hash).await
 }
 
-/// A command retried with its `Idempotency-Key` gets its original `202`
-/// whatever its token's status now (a payment expires the token that made
-/// it), or `422` with another body; `None` when the key is new or absent.
-/// It runs before the token must be active, so the retry of a successful
-/// payment is not refused.
-async fn replay(
+/// The original `202` of a command retried with its `Idempotency-Key`,
+/// answered before the token is checked: a payment expires the token that
+/// made it (see [`idempotency`]).
+async fn retried(
     state: &AppState,
     caller: &Caller,
     kind: RequestKind,
     key: &IdempotencyKey,
     hash: &str,
 ) -> Result<Option<(StatusCode, Json<Accepted>)>, ApiError> {
-    let Some(k) = &key.0 else {
-        return Ok(None);
-    };
-    let request_id = RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k);
-    match store::requests::body_hash_of(&state.pool, request_id).await? {
-        Some(Some(h)) if h != hash => Err(ApiError::IdempotencyKeyReused),
-        Some(_) => Ok(Some(accepted(request_id))),
-        None => Ok(None),
-    }
+    let key = key.0.as_deref();
+    let earlier = idempotency::accepted_before(state, caller.user_id, kind, key, hash).await?;
+    Ok(earlier.map(accepted))
 }
 
 /// Commands need an active token (SPEC rule 2).
@@ -180,10 +171,7 @@ async fn submit(
     hash: String,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let kind = command.kind();
-    let request_id = match &key.0 {
-        Some(k) => RequestId::for_idempotency_key(caller.user_id, kind.as_str(), k),
-        None => RequestId::new(),
-    };
+    let request_id = idempotency::command_id(caller.user_id, kind, key.0.as_deref());
     let trace_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command)
         .with_trace_id(trace_id)
@@ -193,24 +181,13 @@ async fn submit(
         .publish(&envelope)
         .await
         .map_err(ApiError::BrokerUnavailable)?;
-    // The worker may already have recorded the outcome: keep it, and only
-    // add what the worker does not know (the body hash).
     let row = PendingRequest {
         request_id,
         user_id: caller.user_id,
         kind,
-        body_hash: hash.clone(),
+        body_hash: hash,
     };
-    let stored_hash: Option<String> = match state.recorder.submit(row.clone()).await {
-        Some(stored) => stored,
-        // The batch failed: this request's own statement says why.
-        None => record_accepted(&state.pool, &[row]).await?.pop().flatten(),
-    };
-    if stored_hash.as_deref().is_some_and(|h| h != hash) {
-        // A concurrent request with the same key and another body won the
-        // race; this command's id is taken, so the worker applies only one.
-        return Err(ApiError::IdempotencyKeyReused);
-    }
+    idempotency::record_accepted(state, row).await?;
     Ok(accepted(request_id))
 }
 
