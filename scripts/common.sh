@@ -331,6 +331,17 @@ prepare() {
   ensure_broker
 }
 
+# The integration tests make a database per test (test_<32 hex>); those of
+# earlier runs are dropped before a new run so they do not pile up on a
+# developer's disk. One still in use (another suite running) is left alone.
+drop_test_databases() {
+  local admin="${DATABASE_URL%/*}/postgres" db
+  psql -Atq "$admin" -c "select datname from pg_database where datname ~ '^test_[0-9a-f]{32}$'" 2>/dev/null |
+    while read -r db; do
+      psql -q "$admin" -c "drop database if exists \"$db\"" >/dev/null 2>&1 || true
+    done
+}
+
 # ------------------------------------------------- a throwaway stack
 
 # A free TCP port on 127.0.0.1 (the kernel picks it).
