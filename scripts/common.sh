@@ -336,7 +336,7 @@ prepare() {
 # developer's disk. One still in use (another suite running) is left alone.
 drop_test_databases() {
   local admin="${DATABASE_URL%/*}/postgres" db
-  psql -Atq "$admin" -c "select datname from pg_database where datname ~ '^test_[0-9a-f]{32}$'" 2>/dev/null |
+  { psql -Atq "$admin" -c "select datname from pg_database where datname ~ '^test_[0-9a-f]{32}$'" 2>/dev/null || true; } |
     while read -r db; do
       psql -q "$admin" -c "drop database if exists \"$db\"" >/dev/null 2>&1 || true
     done
