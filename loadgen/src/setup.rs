@@ -168,7 +168,14 @@ pub struct Seats {
 impl Seats {
     pub async fn new(pool: PgPool) -> anyhow::Result<Self> {
         let mut conn = pool.acquire().await?;
-        let concert_id = store::catalog::add_concert(&mut conn, "Benchmark night", "loadgen")
+        let concert_id = store::catalog::add_concert(
+            &mut conn,
+            &store::catalog::NewConcert {
+                title: "Benchmark night",
+                artist: "loadgen",
+                ..Default::default()
+            },
+        )
             .await
             .context("creating the bench concert")?
             .0;

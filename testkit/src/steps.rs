@@ -38,27 +38,44 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no key known for user {user}"))
     }
 
-    /// `POST /v1/queue/tokens` for `user` with its key, on `base` (an API
-    /// instance's URL).
-    pub async fn enter_queue_on(&self, base: &str, user: &str) -> Response {
+        /// `POST /v1/queue/tokens` for `user` with its key into the room of
+    /// `concert`, on `base` (an API instance's URL).
+    pub async fn enter_room_on(&self, base: &str, user: &str, concert: i64) -> Response {
         self.client
             .post(format!("{base}/v1/queue/tokens"))
             .bearer_auth(self.key_of(user))
-            .json(&json!({"user_id": user}))
+            .json(&json!({"user_id": user, "concert_id": concert}))
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST /v1/queue/tokens: {e}"))
     }
 
-    /// `POST /v1/queue/tokens` for `user` with its key.
+    /// `POST /v1/queue/tokens` for `user` into the house concert's room, on
+    /// `base`.
+    pub async fn enter_queue_on(&self, base: &str, user: &str) -> Response {
+        self.enter_room_on(base, user, self.concert).await
+    }
+
+    /// `POST /v1/queue/tokens` for `user` into the room of `concert`.
+    pub async fn enter_room(&self, user: &str, concert: i64) -> Response {
+        self.enter_room_on(&self.address, user, concert).await
+    }
+
+    /// `POST /v1/queue/tokens` for `user` into the house concert's room.
     pub async fn enter_queue(&self, user: &str) -> Response {
         self.enter_queue_on(&self.address, user).await
     }
 
-    /// Registers a user and waits until their queue token is active.
+    /// Registers a user and waits until their token for the house concert is
+    /// active.
     pub async fn active_user(&self) -> (String, String) {
+        self.active_user_in(self.concert).await
+    }
+
+    /// Registers a user and waits until their token for `concert` is active.
+    pub async fn active_user_in(&self, concert: i64) -> (String, String) {
         let user = self.register().await;
-        let body = self.enter_queue(&user).await;
+        let body = self.enter_room(&user, concert).await;
         let token = json_of(body, StatusCode::CREATED).await["token"]
             .as_str()
             .unwrap_or_default()

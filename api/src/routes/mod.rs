@@ -6,6 +6,7 @@ mod balance;
 mod catalog;
 mod commands;
 mod docs;
+mod events;
 mod health;
 mod queue;
 mod users;
@@ -37,6 +38,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::register))
         .routes(routes!(queue::enter))
         .routes(routes!(queue::status))
+        .routes(routes!(events::events))
         .routes(routes!(catalog::concerts))
         .routes(routes!(catalog::performances))
         .routes(routes!(catalog::seats))

@@ -17,6 +17,7 @@ pub enum ErrorCode {
     InvalidToken,
     InvalidCredentials,
     TokenNotActive,
+    TokenNotForConcert,
     NotYourReservation,
     UserNotFound,
     ConcertNotFound,
@@ -40,11 +41,12 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the enum, for whoever must go through
     /// them all (the tests; a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::ValidationError,
         Self::InvalidToken,
         Self::InvalidCredentials,
         Self::TokenNotActive,
+        Self::TokenNotForConcert,
         Self::NotYourReservation,
         Self::UserNotFound,
         Self::ConcertNotFound,
@@ -88,6 +90,11 @@ impl ErrorCode {
                 "TOKEN_NOT_ACTIVE",
                 StatusCode::FORBIDDEN,
                 "the token is valid but not active (still waiting, or expired)",
+            ),
+            Self::TokenNotForConcert => (
+                "TOKEN_NOT_FOR_CONCERT",
+                StatusCode::FORBIDDEN,
+                "the token is active, but for another concert's waiting room",
             ),
             Self::NotYourReservation => (
                 "NOT_YOUR_RESERVATION",
