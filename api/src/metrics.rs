@@ -103,7 +103,8 @@ impl ApiMetrics {
             .set(i64::try_from(line.waiting()).unwrap_or(i64::MAX));
         self.queue_active
             .set(i64::try_from(line.active()).unwrap_or(i64::MAX));
-        self.admission_rate.set(line.admission_rate().unwrap_or(0.0));
+        self.admission_rate
+            .set(line.admission_rate().unwrap_or(0.0));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))

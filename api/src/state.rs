@@ -2,8 +2,8 @@
 
 use crate::auth::token::TokenKey;
 use crate::batch::Batcher;
-use crate::http::rate_limit::RateLimits;
 use crate::http::error::ApiError;
+use crate::http::rate_limit::RateLimits;
 use crate::known::KnownPerformances;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
@@ -39,7 +39,10 @@ impl AppState {
     /// The concert of `performance`, `None` if there is no such
     /// performance; an answer is remembered (see [`KnownPerformances`]), so
     /// a hot seat's commands skip the query.
-    pub async fn concert_of(&self, performance: PerformanceId) -> Result<Option<ConcertId>, ApiError> {
+    pub async fn concert_of(
+        &self,
+        performance: PerformanceId,
+    ) -> Result<Option<ConcertId>, ApiError> {
         if let Some(concert) = self.performances.concert_of(performance) {
             return Ok(Some(concert));
         }

@@ -42,7 +42,7 @@ pub struct RoomLine {
     /// Entries in the pre-queue: when the room opens they are placed ahead
     /// of every placed entry waiting now.
     pub prequeue: u64,
-        pub active: u64,
+    pub active: u64,
     /// Admissions per second over the last minute, if any.
     pub admission_rate: Option<f64>,
     /// When the concert's sale opens, while it has not.
@@ -148,7 +148,8 @@ impl WaitingLine {
             return None;
         }
         let entry = *snapshot.fresh.get(&token.0)?;
-        let position = (!entry.prequeue).then(|| snapshot.room(entry.concert_id).position(entry.seq));
+        let position =
+            (!entry.prequeue).then(|| snapshot.room(entry.concert_id).position(entry.seq));
         Some((entry, position))
     }
 
@@ -209,7 +210,7 @@ impl WaitingLine {
                 fresh.insert(row.token_id, entry);
             }
         }
-                for (concert, a) in activity {
+        for (concert, a) in activity {
             let room = rooms.entry(concert).or_default();
             room.active = a.active;
             room.admission_rate =

@@ -72,13 +72,14 @@ async fn migrate(cluster: &Cluster) -> anyhow::Result<()> {
 pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<Vec<i64>> {
     let mut conn = pool.acquire().await?;
     let concert = store::catalog::add_concert(
-            &mut conn,
-            &store::catalog::NewConcert {
-                title: "Chaos Live",
-                artist: "The Faults",
-                ..Default::default()
-            },
-        ).await?;
+        &mut conn,
+        &store::catalog::NewConcert {
+            title: "Chaos Live",
+            artist: "The Faults",
+            ..Default::default()
+        },
+    )
+    .await?;
     let performances: Vec<NewPerformance> = (0..PERFORMANCES)
         .map(|day| NewPerformance {
             starts_at: Utc::now() + TimeDelta::days(30 + day as i64),

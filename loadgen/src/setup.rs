@@ -176,9 +176,9 @@ impl Seats {
                 ..Default::default()
             },
         )
-            .await
-            .context("creating the bench concert")?
-            .0;
+        .await
+        .context("creating the bench concert")?
+        .0;
         Ok(Self {
             pool,
             concert_id,

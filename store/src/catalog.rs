@@ -18,7 +18,7 @@ pub struct Concert {
 
 /// Every concert, by id.
 pub async fn concerts(pool: &PgPool) -> Result<Vec<Concert>, sqlx::Error> {
-        let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
         "select concert_id, title, artist,
                 case when sale_opens_at > now() then sale_opens_at end
            from concerts order by concert_id",
@@ -45,7 +45,10 @@ pub async fn concert_exists(pool: &PgPool, id: ConcertId) -> Result<bool, sqlx::
 }
 
 /// The concert of performance `id`, if the performance exists.
-pub async fn concert_of(pool: &PgPool, id: PerformanceId) -> Result<Option<ConcertId>, sqlx::Error> {
+pub async fn concert_of(
+    pool: &PgPool,
+    id: PerformanceId,
+) -> Result<Option<ConcertId>, sqlx::Error> {
     let concert: Option<i64> =
         sqlx::query_scalar("select concert_id from performances where performance_id = $1")
             .bind(id.0)
@@ -148,8 +151,13 @@ pub struct NewConcert<'a> {
 }
 
 /// Makes a concert and its waiting room.
-pub async fn add_concert(conn: &mut PgConnection, concert: &NewConcert<'_>) -> Result<ConcertId, sqlx::Error> {
-    let capacity = concert.queue_capacity.map(|c| i32::try_from(c).unwrap_or(i32::MAX));
+pub async fn add_concert(
+    conn: &mut PgConnection,
+    concert: &NewConcert<'_>,
+) -> Result<ConcertId, sqlx::Error> {
+    let capacity = concert
+        .queue_capacity
+        .map(|c| i32::try_from(c).unwrap_or(i32::MAX));
     let id: i64 = sqlx::query_scalar(
         "with c as (
              insert into concerts (title, artist, sale_opens_at, queue_capacity)
@@ -253,9 +261,13 @@ pub async fn seed_demo_if_empty(pool: &PgPool) -> Result<bool, sqlx::Error> {
             prices: demo_prices(),
         })
         .collect();
-        let demo = [
+    let demo = [
         ("Spring Night Live", "IU", None),
-        ("Permission to Dance", "BTS", Some(Utc::now() + DEMO_SALE_OPENS_IN)),
+        (
+            "Permission to Dance",
+            "BTS",
+            Some(Utc::now() + DEMO_SALE_OPENS_IN),
+        ),
     ];
     for (title, artist, sale_opens_at) in demo {
         let new = NewConcert {

@@ -16,7 +16,7 @@ pub struct LockedSeat {
     pub sold: bool,
     pub held_until: Option<DateTime<Utc>>,
     /// The hold that last took the seat, lapsed or not.
-        pub reservation_id: Option<Uuid>,
+    pub reservation_id: Option<Uuid>,
     pub price: i64,
     /// The concert of its performance: an active token opens only its own.
     pub concert_id: ConcertId,
@@ -32,7 +32,15 @@ pub async fn lock_seats(
     keys.sort_unstable();
     keys.dedup();
     let (performances, numbers): (Vec<i64>, Vec<i16>) = keys.into_iter().unzip();
-        type Row = (i64, i16, bool, Option<DateTime<Utc>>, Option<Uuid>, i64, i64);
+    type Row = (
+        i64,
+        i16,
+        bool,
+        Option<DateTime<Utc>>,
+        Option<Uuid>,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "select s.performance_id, s.seat_number, s.sold, s.held_until, s.reservation_id, s.price,
                 p.concert_id
@@ -49,7 +57,7 @@ pub async fn lock_seats(
     Ok(rows
         .into_iter()
         .map(
-                        |(performance_id, seat_number, sold, held_until, reservation_id, price, concert)| {
+            |(performance_id, seat_number, sold, held_until, reservation_id, price, concert)| {
                 LockedSeat {
                     performance_id,
                     seat_number,
@@ -198,7 +206,7 @@ pub struct Reservation {
     pub performance_id: PerformanceId,
     pub seat_number: i16,
     pub price: i64,
-        pub status: StoredReservation,
+    pub status: StoredReservation,
     pub held_until: DateTime<Utc>,
     /// The concert of its performance.
     pub concert_id: ConcertId,

@@ -20,7 +20,7 @@ pub struct EntryRow {
     /// Waiting for its room's opening: `seq` is only its arrival number.
     pub prequeue: bool,
     pub status: String,
-        pub active_until: Option<DateTime<Utc>>,
+    pub active_until: Option<DateTime<Utc>>,
     pub last_seen_at: DateTime<Utc>,
     /// When the concert's sale opens; `None` once it is open.
     pub sale_opens_at: Option<DateTime<Utc>>,
@@ -207,11 +207,10 @@ pub async fn append(
 
 /// The stored status of the entry of `token`.
 pub async fn status_of(pool: &PgPool, token: TokenId) -> Result<QueueStatus, sqlx::Error> {
-    let status: String =
-        sqlx::query_scalar("select status from queue_entries where token_id = $1")
-            .bind(token.0)
-            .fetch_one(pool)
-            .await?;
+    let status: String = sqlx::query_scalar("select status from queue_entries where token_id = $1")
+        .bind(token.0)
+        .fetch_one(pool)
+        .await?;
     Ok(QueueStatus::parse(&status).unwrap_or(QueueStatus::Waiting))
 }
 

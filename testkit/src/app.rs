@@ -28,7 +28,7 @@ pub struct TestApp {
     shutdown: CancellationToken,
     api: Option<JoinHandle<anyhow::Result<()>>>,
     workers: Vec<(CancellationToken, JoinHandle<anyhow::Result<()>>)>,
-        /// Each registered user's key, by user id, so a test can enter a
+    /// Each registered user's key, by user id, so a test can enter a
     /// waiting room as any user it made.
     pub(crate) keys: std::sync::Mutex<HashMap<String, String>>,
     /// The concert most tests need, on sale at once: the steps enter its
@@ -63,7 +63,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         pool,
         shutdown: CancellationToken::new(),
         api: None,
-                workers: Vec::new(),
+        workers: Vec::new(),
         keys: Default::default(),
         concert: 0,
     };
@@ -127,7 +127,7 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-        /// Adds a concert (with its waiting room) whose sale opens at
+    /// Adds a concert (with its waiting room) whose sale opens at
     /// `sale_opens_at` (`None`: on sale now) and whose room admits
     /// `capacity` at once (`None`: `QUEUE_ACTIVE_CAPACITY`); returns its id.
     pub async fn add_concert(

@@ -38,7 +38,7 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no key known for user {user}"))
     }
 
-        /// `POST /v1/queue/tokens` for `user` with its key into the room of
+    /// `POST /v1/queue/tokens` for `user` with its key into the room of
     /// `concert`, on `base` (an API instance's URL).
     pub async fn enter_room_on(&self, base: &str, user: &str, concert: i64) -> Response {
         self.client

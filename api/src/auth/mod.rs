@@ -24,7 +24,7 @@ pub struct Caller {
     pub token_id: TokenId,
     /// The concert whose waiting room the token is for: an active token
     /// opens only this concert's dates, seats, holds and payments.
-        pub concert_id: ConcertId,
+    pub concert_id: ConcertId,
     pub seq: i64,
     pub entry: Entry,
     pub status: QueueStatus,
@@ -167,12 +167,12 @@ pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, Ap
     let row: EntryRow = row.ok_or(ApiError::InvalidToken)?;
     let entry = row.entry();
     let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
-        Ok(Caller {
+    Ok(Caller {
         user_id: UserId(row.user_id),
         token_id,
         concert_id: ConcertId(row.concert_id),
         seq: row.seq,
-                status: entry.visible_status(row.now, idle),
+        status: entry.visible_status(row.now, idle),
         entry,
         sale_opens_at: row.sale_opens_at,
         now: row.now,

@@ -24,7 +24,7 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>
     Ok(Json(
         concerts
             .into_iter()
-                        .map(|c| Concert {
+            .map(|c| Concert {
                 concert_id: c.concert_id.0,
                 title: c.title,
                 artist: c.artist,
@@ -49,7 +49,7 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>
 pub async fn performances(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-        ActiveToken(caller): ActiveToken,
+    ActiveToken(caller): ActiveToken,
 ) -> Result<Json<Vec<Performance>>, ApiError> {
     let concert = int_id(&raw, "concert_id")?;
     if !store::catalog::concert_exists(&state.pool, ConcertId(concert)).await? {
@@ -88,7 +88,7 @@ pub async fn seats(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-        ActiveToken(caller): ActiveToken,
+    ActiveToken(caller): ActiveToken,
 ) -> Result<Json<SeatMap>, ApiError> {
     let performance = int_id(&raw, "performance_id")?;
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
@@ -98,7 +98,7 @@ pub async fn seats(
             ApiError::Validation(format!("status must be available, held or sold, got {s:?}"))
         })?),
     };
-        let Some(concert) = state.concert_of(PerformanceId(performance)).await? else {
+    let Some(concert) = state.concert_of(PerformanceId(performance)).await? else {
         return Err(ApiError::not_found(
             ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),

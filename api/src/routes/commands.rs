@@ -19,8 +19,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 use store::requests::PendingRequest;
 
-
-
 /// `POST /v1/reservations`: 202 once the reserve command is on Kafka.
 ///
 /// The outcome (a hold until `held_until`, or `SEAT_TAKEN`, `HOLD_LIMIT`,
@@ -55,7 +53,7 @@ pub async fn reserve(
         ));
     }
     let performance = PerformanceId(body.performance_id);
-        let Some(concert) = state.concert_of(performance).await? else {
+    let Some(concert) = state.concert_of(performance).await? else {
         return Err(ApiError::not_found(
             ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
@@ -106,7 +104,7 @@ pub async fn pay(
             format!("no reservation {reservation}"),
         ));
     };
-        if found.user_id != caller.user_id {
+    if found.user_id != caller.user_id {
         return Err(ApiError::Forbidden {
             code: ErrorCode::NotYourReservation,
             detail: format!("reservation {reservation} belongs to another user"),

@@ -70,7 +70,9 @@ async fn next_event(watch: Watch) -> Option<(Result<Event, Infallible>, Watch)> 
                     Ok(now) if changed(&last, &now) => break (now, state, token),
                     Ok(_) => {}
                     // The database is away: look again at the next tick.
-                    Err(e) => tracing::debug!(error = %e, "an event stream could not read its entry"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "an event stream could not read its entry")
+                    }
                 }
             }
         }
@@ -111,8 +113,14 @@ mod tests {
     #[test]
     fn a_new_status_or_place_is_an_event_and_a_new_estimate_alone_is_not() {
         let waiting = status(QueueStatus::Waiting, Some(5), 30);
-        assert!(!changed(&waiting, &status(QueueStatus::Waiting, Some(5), 20)));
-        assert!(changed(&waiting, &status(QueueStatus::Waiting, Some(4), 20)));
+        assert!(!changed(
+            &waiting,
+            &status(QueueStatus::Waiting, Some(5), 20)
+        ));
+        assert!(changed(
+            &waiting,
+            &status(QueueStatus::Waiting, Some(4), 20)
+        ));
         assert!(changed(&waiting, &status(QueueStatus::Active, Some(0), 0)));
         let prequeue = status(QueueStatus::Waiting, None, 60);
         assert!(changed(&prequeue, &waiting));

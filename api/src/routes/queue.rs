@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use domain::queue::{estimated_wait_seconds, QueueStatus};
 use domain::wire::{EnterQueueRequest, QueueEntry, QueueStatusResponse};
 use domain::{ConcertId, TokenId, UserId};
-use store::queue::Arrival;
 use std::net::SocketAddr;
+use store::queue::Arrival;
 
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
@@ -136,7 +136,11 @@ pub async fn enter(
     }
     let place = Place {
         status,
-        position: Some(if status == QueueStatus::Waiting { position } else { 0 }),
+        position: Some(if status == QueueStatus::Waiting {
+            position
+        } else {
+            0
+        }),
         sale_opens_at,
     };
     let body = entry_body(&state, user, concert, arrival.token, place);
@@ -177,7 +181,9 @@ fn wait_estimate(state: &AppState, concert: ConcertId, place: &Place) -> u64 {
         return 0;
     }
     let Some(position) = place.position else {
-        let until = place.sale_opens_at.map(|at| (at - Utc::now()).num_seconds());
+        let until = place
+            .sale_opens_at
+            .map(|at| (at - Utc::now()).num_seconds());
         return until.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
     };
     estimated_wait_seconds(
@@ -223,7 +229,13 @@ pub(super) async fn current_status(
             position,
             sale_opens_at: state.line.snapshot().room(entry.concert_id).sale_opens_at,
         };
-        return Ok(status_body(state, UserId(entry.user_id), concert, place, None));
+        return Ok(status_body(
+            state,
+            UserId(entry.user_id),
+            concert,
+            place,
+            None,
+        ));
     }
     let caller = caller_of(token_id, state).await?;
     tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));

@@ -14,7 +14,7 @@ pub struct Concert {
     pub concert_id: i64,
     /// The concert's title.
     pub title: String,
-        /// Who plays.
+    /// Who plays.
     pub artist: String,
     /// When the sale opens (entering the waiting room before it joins the
     /// pre-queue); null once the sale is open.

@@ -32,7 +32,7 @@ impl From<Map<String, Value>> for RegisterRequest {
 pub struct EnterQueueRequest {
     /// The user entering; the request must carry this user's `user_key`.
     // A string, parsed by the handler so its error names the field.
-        #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub user_id: String,
     /// The concert whose waiting room to enter.
     // Checked positive by the handler, so its error names the field.
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn bodies_refuse_unknown_fields() {
-                assert!(serde_json::from_str::<EnterQueueRequest>(
+        assert!(serde_json::from_str::<EnterQueueRequest>(
             r#"{"user_id": "u", "concert_id": 1, "x": 1}"#
         )
         .is_err());

@@ -125,12 +125,12 @@ pub async fn apply_batch(
         .collect();
     let superseded = claim_body_hashes(&mut tx, &decoded).await?;
     let mut fresh = record_ids(&mut tx, batch, &decoded, &superseded).await?;
-        let tokens: Vec<_> = decoded.iter().flatten().map(|env| env.token_id).collect();
+    let tokens: Vec<_> = decoded.iter().flatten().map(|env| env.token_id).collect();
     let tokens = store::queue::active_tokens(&mut tx, &tokens, now).await?;
     let mut outcomes = vec![Outcome::Duplicate; batch.len()];
     let mut records: Vec<Finished> = Vec::with_capacity(batch.len());
     let mut announced = Vec::with_capacity(batch.len());
-        // Users whose token of a concert a payment in this batch has just
+    // Users whose token of a concert a payment in this batch has just
     // expired.
     let mut paid: HashSet<(UserId, ConcertId)> = HashSet::new();
     // Consecutive reserves are decided together, in order, with bulk reads
@@ -153,7 +153,7 @@ pub async fn apply_batch(
         if superseded.contains(&i) || !fresh.remove(&env.request_id) {
             continue;
         }
-                let kind = env.command.kind();
+        let kind = env.command.kind();
         // The concert the command's token is active for, if it still is.
         let concert = tokens
             .get(&env.token_id)
@@ -161,14 +161,15 @@ pub async fn apply_batch(
             .map(|(_, concert)| *concert);
         let Some(concert) = concert else {
             let reason = RejectReason::TokenNotActive;
-                        records.push(finished(env, Decision::Rejected(reason)));
+            records.push(finished(env, Decision::Rejected(reason)));
             outcomes[i] = Outcome::Rejected(kind, reason);
             continue;
         };
         match env.command {
             Command::Reserve { .. } => run.push(i, env, concert),
             Command::Pay { reservation_id, .. } => {
-                run.flush(&mut tx, rules, now, &mut records, &mut outcomes).await?;
+                run.flush(&mut tx, rules, now, &mut records, &mut outcomes)
+                    .await?;
                 let payer = (env.user_id, concert);
                 let decision = pay::pay(&mut tx, now, payer, reservation_id).await?;
                 if matches!(decision, Decision::Succeeded(_)) {

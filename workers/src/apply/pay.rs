@@ -33,7 +33,7 @@ pub(super) async fn pay(
         Ok(after) => after,
         Err(reason) => return Ok(Decision::Rejected(reason)),
     };
-        let Some(reservation) = reservation else {
+    let Some(reservation) = reservation else {
         return Ok(Decision::Rejected(RejectReason::ReservationNotFound));
     };
     // The token opens only its own concert (the API checked it too).
@@ -70,7 +70,7 @@ pub(super) async fn pay(
             reservation.performance_id, reservation.seat_number
         )));
     }
-        store::payments::release_other_holds(conn, payer, concert, reservation_id).await?;
+    store::payments::release_other_holds(conn, payer, concert, reservation_id).await?;
     // Paying ends the payer's turn in the concert's waiting room.
     store::queue::expire_user(conn, payer, concert, now).await?;
     Ok(Decision::Succeeded(RequestResult::Pay(PayResult {

@@ -39,8 +39,11 @@ impl<'a> Run<'a> {
         if self.0.is_empty() {
             return Ok(());
         }
-                let commands: Vec<(&CommandEnvelope, ConcertId)> =
-            self.0.iter().map(|(_, env, concert)| (*env, *concert)).collect();
+        let commands: Vec<(&CommandEnvelope, ConcertId)> = self
+            .0
+            .iter()
+            .map(|(_, env, concert)| (*env, *concert))
+            .collect();
         let decisions = decide(conn, rules, now, &commands).await?;
         for ((i, env, _), decision) in self.0.drain(..).zip(decisions) {
             outcomes[i] = Outcome::of(RequestKind::Reserve, &decision);
@@ -76,7 +79,7 @@ async fn decide(
             Command::Pay { .. } => None,
         })
         .collect();
-        let user_ids: Vec<Uuid> = run.iter().map(|(env, _)| env.user_id.0).collect();
+    let user_ids: Vec<Uuid> = run.iter().map(|(env, _)| env.user_id.0).collect();
 
     // Users first, in a fixed order, then seats in a fixed order: the same
     // order a payment takes, so concurrent batches queue instead of
@@ -92,7 +95,7 @@ async fn decide(
                     sold: s.sold,
                     held_until: s.held_until,
                 },
-                                reservation: s.reservation_id,
+                reservation: s.reservation_id,
                 price: s.price,
                 concert: s.concert_id,
             };
@@ -104,7 +107,7 @@ async fn decide(
     let mut decisions = Vec::with_capacity(run.len());
     let mut lapsed: Vec<Uuid> = Vec::new();
     let mut new_holds = NewHolds::default();
-        for (env, concert) in run {
+    for (env, concert) in run {
         let Command::Reserve {
             performance_id,
             seat_number,
@@ -115,7 +118,7 @@ async fn decide(
         };
         let key = (performance_id.0, seat_number.get());
         let (Some(seat), true) = (seats.get_mut(&key), users.contains(&env.user_id.0)) else {
-                        decisions.push(Decision::Rejected(RejectReason::SeatNotFound));
+            decisions.push(Decision::Rejected(RejectReason::SeatNotFound));
             continue;
         };
         // The worker re-checks what the API checked: the token opens only
