@@ -205,6 +205,28 @@ pub async fn append(
         .map(drop)
 }
 
+/// The token of `user`'s entry in the room of `concert` (any room when
+/// `None`): their newest live entry, else their newest; `None` if they
+/// never entered.
+pub async fn entry_of_user(
+    pool: &PgPool,
+    user: UserId,
+    concert: Option<ConcertId>,
+) -> Result<Option<TokenId>, sqlx::Error> {
+    let token: Option<Uuid> = sqlx::query_scalar(&format!(
+        "select token_id from queue_entries
+          where user_id = $1 and ($2::bigint is null or concert_id = $2)
+          order by status <> '{expired}' desc, created_at desc
+          limit 1",
+        expired = QueueStatus::Expired.as_str(),
+    ))
+    .bind(user.0)
+    .bind(concert.map(|c| c.0))
+    .fetch_optional(pool)
+    .await?;
+    Ok(token.map(TokenId))
+}
+
 /// The stored status of the entry of `token`.
 pub async fn status_of(pool: &PgPool, token: TokenId) -> Result<QueueStatus, sqlx::Error> {
     let status: String = sqlx::query_scalar("select status from queue_entries where token_id = $1")

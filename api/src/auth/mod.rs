@@ -3,6 +3,7 @@
 //! (SPEC rule 2), [`AnyCredential`] for those that also take the user's
 //! key), the HMAC queue tokens and the user keys.
 
+pub mod entry;
 pub mod token;
 pub mod user_key;
 

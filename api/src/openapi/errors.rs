@@ -80,6 +80,8 @@ error_set! {
     /// Entering the queue.
     EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, ConcertNotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
         DatabaseUnavailable, InternalError];
+    /// The caller's place: a queue token, or the user's key naming a room.
+    QueueReadErrors => [ValidationError, InvalidToken, QueueEntryNotFound, DatabaseUnavailable, InternalError];
     /// Reads that take any valid token.
     AnyTokenErrors => [InvalidToken, DatabaseUnavailable, InternalError];
     /// The balance: the token's user may have gone.

@@ -6,7 +6,7 @@
 //! polling: its entry is not dropped as idle.
 
 use super::queue::current_status;
-use crate::auth::VerifiedToken;
+use crate::auth::entry::EntryOf;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -30,16 +30,17 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
     path = "/v1/queue/events",
     tag = "queue",
     summary = "The caller's place, pushed (Server-Sent Events)",
+    params(("concert_id" = Option<i64>, Query, minimum = 1, description = "With a user key instead of a queue token: the room whose entry to show (default: the user's newest live entry)")),
     security(("queue_token" = [])),
     responses(
         (status = 200, description = "A `text/event-stream`: one `data:` event holding the status object at connect and on every change of status or position (at most one a second), a comment line every 15 s; the stream ends after the entry is expired. An open stream keeps a waiting entry from being dropped as idle.", content_type = "text/event-stream", body = QueueStatusResponse),
-        crate::openapi::AnyTokenErrors,
+        crate::openapi::QueueReadErrors,
     )
 )]
 #[tracing::instrument(skip_all)]
 pub async fn events(
     State(state): State<AppState>,
-    VerifiedToken(token_id): VerifiedToken,
+    EntryOf(token_id): EntryOf,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     // An unknown token is refused before the stream starts.
     let first = current_status(&state, token_id).await?;

@@ -1,4 +1,5 @@
-use crate::auth::{caller_of, user_key, VerifiedToken};
+use crate::auth::entry::EntryOf;
+use crate::auth::{caller_of, user_key};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{uuid_id, JsonBody};
 use crate::http::rate_limit::Limited;
@@ -201,13 +202,14 @@ fn wait_estimate(state: &AppState, concert: ConcertId, place: &Place) -> u64 {
     path = "/v1/queue/status",
     tag = "queue",
     summary = "The caller's place in the waiting room",
+    params(("concert_id" = Option<i64>, Query, minimum = 1, description = "With a user key instead of a queue token: the room whose entry to show (default: the user's newest live entry)")),
     security(("queue_token" = [])),
-    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = QueueStatusResponse), crate::openapi::AnyTokenErrors)
+    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = QueueStatusResponse), crate::openapi::QueueReadErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn status(
     State(state): State<AppState>,
-    VerifiedToken(token_id): VerifiedToken,
+    EntryOf(token_id): EntryOf,
 ) -> Result<Json<QueueStatusResponse>, ApiError> {
     current_status(&state, token_id).await.map(Json)
 }

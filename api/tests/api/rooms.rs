@@ -283,3 +283,33 @@ async fn a_pre_queue_entry_shows_no_position_until_the_sale_opens_and_is_not_dro
         .await;
     assert_eq!(dropped, 0);
 }
+
+#[tokio::test]
+async fn the_users_key_shows_their_place_in_a_room_they_entered() {
+    let app = spawn_app().await;
+    let other = app.add_concert(None, None).await;
+    let (user, token) = app.active_user().await;
+    let key = app.key_of(&user);
+    let by_key = json_of(
+        app.get("/v1/queue/status", Some(&key)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let by_token = app.queue_status(&token).await;
+    assert_eq!(by_key["concert_id"], by_token["concert_id"]);
+    assert_eq!(by_key["status"], "active");
+    let named = format!("/v1/queue/status?concert_id={}", app.concert);
+    assert_eq!(
+        json_of(app.get(&named, Some(&key)).await, StatusCode::OK).await["status"],
+        "active"
+    );
+    let elsewhere = format!("/v1/queue/status?concert_id={other}");
+    let problem = problem_of(app.get(&elsewhere, Some(&key)).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(problem_code(&problem), "QUEUE_ENTRY_NOT_FOUND");
+    let bad = problem_of(
+        app.get("/v1/queue/status?concert_id=x", Some(&key)).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(problem_code(&bad), "VALIDATION_ERROR");
+}

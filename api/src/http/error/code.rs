@@ -24,6 +24,7 @@ pub enum ErrorCode {
     PerformanceNotFound,
     ReservationNotFound,
     RequestNotFound,
+    QueueEntryNotFound,
     NotFound,
     MethodNotAllowed,
     BalanceLimit,
@@ -41,7 +42,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the enum, for whoever must go through
     /// them all (the tests; a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::ValidationError,
         Self::InvalidToken,
         Self::InvalidCredentials,
@@ -53,6 +54,7 @@ impl ErrorCode {
         Self::PerformanceNotFound,
         Self::ReservationNotFound,
         Self::RequestNotFound,
+        Self::QueueEntryNotFound,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BalanceLimit,
@@ -121,6 +123,11 @@ impl ErrorCode {
                 "REQUEST_NOT_FOUND",
                 StatusCode::NOT_FOUND,
                 "no such request for this user (another user's request reads as unknown)",
+            ),
+            Self::QueueEntryNotFound => (
+                "QUEUE_ENTRY_NOT_FOUND",
+                StatusCode::NOT_FOUND,
+                "with a user key: the user has not entered that waiting room (`?concert_id=`)",
             ),
             Self::NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND, "no such endpoint"),
             Self::MethodNotAllowed => (
