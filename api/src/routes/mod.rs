@@ -118,13 +118,15 @@ async fn waiting_room_page() -> Response {
         .into_response()
 }
 
-/// `GET /assets/{file}`: the page's script and style sheet.
+/// `GET /assets/{file}`: the page's scripts (JS modules: `app.js` imports the
+/// others) and its style sheet.
 async fn page_asset(Path(file): Path<String>) -> Response {
+    const JS: &str = "text/javascript; charset=utf-8";
     let (body, content_type) = match file.as_str() {
-        "app.js" => (
-            include_str!("../../static/app.js"),
-            "text/javascript; charset=utf-8",
-        ),
+        "app.js" => (include_str!("../../static/app.js"), JS),
+        "api.js" => (include_str!("../../static/api.js"), JS),
+        "queue.js" => (include_str!("../../static/queue.js"), JS),
+        "booking.js" => (include_str!("../../static/booking.js"), JS),
         "app.css" => (
             include_str!("../../static/app.css"),
             "text/css; charset=utf-8",
