@@ -1,41 +1,41 @@
-//! Ids already seen to exist, so a hot path can skip the existence query.
-//! Only for rows that are never deleted (performances): a remembered id can
-//! never turn stale, and only real ids are remembered, so the set is bounded
-//! by the table.
+//! The concert of each performance seen so far, so a hot path can skip the
+//! lookup. Performances are never deleted and never change concert, so a
+//! remembered answer can never turn stale, and only real ids are
+//! remembered, so the map is bounded by the table.
 
-use std::collections::HashSet;
+use domain::{ConcertId, PerformanceId};
+use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// Ids seen to exist, so the reserve handler asks the database about a
-/// performance once rather than on every command for it.
+/// Performance → concert, as far as this instance has seen.
 #[derive(Debug, Default)]
-pub struct KnownIds(RwLock<HashSet<i64>>);
+pub struct KnownPerformances(RwLock<HashMap<i64, i64>>);
 
-impl KnownIds {
-    /// Whether `id` was seen to exist, in which case the existence query can
-    /// be skipped.
-    pub fn contains(&self, id: i64) -> bool {
-        self.0.read().is_ok_and(|ids| ids.contains(&id))
+impl KnownPerformances {
+    /// The remembered concert of `performance`, if any.
+    pub fn concert_of(&self, performance: PerformanceId) -> Option<ConcertId> {
+        let known = self.0.read().ok()?;
+        known.get(&performance.0).copied().map(ConcertId)
     }
 
-    /// Records that `id` exists; call it only once the database has said so.
-    pub fn remember(&self, id: i64) {
-        if let Ok(mut ids) = self.0.write() {
-            ids.insert(id);
+    /// Remembers that `performance` belongs to `concert`.
+    pub fn remember(&self, performance: PerformanceId, concert: ConcertId) {
+        if let Ok(mut known) = self.0.write() {
+            known.insert(performance.0, concert.0);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::KnownIds;
+    use super::*;
 
     #[test]
-    fn only_remembered_ids_are_known() {
-        let known = KnownIds::default();
-        assert!(!known.contains(7));
-        known.remember(7);
-        assert!(known.contains(7));
-        assert!(!known.contains(8));
+    fn only_remembered_performances_are_known() {
+        let known = KnownPerformances::default();
+        assert_eq!(known.concert_of(PerformanceId(7)), None);
+        known.remember(PerformanceId(7), ConcertId(2));
+        assert_eq!(known.concert_of(PerformanceId(7)), Some(ConcertId(2)));
+        assert_eq!(known.concert_of(PerformanceId(8)), None);
     }
 }

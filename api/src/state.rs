@@ -2,12 +2,14 @@
 
 use crate::auth::token::TokenKey;
 use crate::batch::Batcher;
+use crate::http::error::ApiError;
 use crate::http::rate_limit::RateLimits;
-use crate::known::KnownIds;
+use crate::known::KnownPerformances;
 use crate::notifier::Notifier;
 use crate::publisher::Publisher;
 use crate::waiting_line::WaitingLine;
 use domain::config::Settings;
+use domain::{ConcertId, PerformanceId};
 use std::sync::Arc;
 use store::queue::EntryRow;
 use store::requests::PendingRequest;
@@ -24,11 +26,30 @@ pub struct AppState {
     pub notifier: Arc<Notifier>,
     pub line: Arc<WaitingLine>,
     /// Performances seen to exist (they are never deleted).
-    pub performances: Arc<KnownIds>,
+    pub performances: Arc<KnownPerformances>,
     /// Reads queue entries by token, many requests per statement.
     pub entries: Arc<Batcher<domain::TokenId, Option<EntryRow>>>,
     /// Records accepted commands, many per statement.
     pub recorder: Arc<Batcher<PendingRequest, Option<String>>>,
     /// Per-address limits on registration and queue entry.
     pub limits: Arc<RateLimits>,
+}
+
+impl AppState {
+    /// The concert of `performance`, `None` if there is no such
+    /// performance; an answer is remembered (see [`KnownPerformances`]), so
+    /// a hot seat's commands skip the query.
+    pub async fn concert_of(
+        &self,
+        performance: PerformanceId,
+    ) -> Result<Option<ConcertId>, ApiError> {
+        if let Some(concert) = self.performances.concert_of(performance) {
+            return Ok(Some(concert));
+        }
+        let concert = store::catalog::concert_of(&self.pool, performance).await?;
+        if let Some(concert) = concert {
+            self.performances.remember(performance, concert);
+        }
+        Ok(concert)
+    }
 }

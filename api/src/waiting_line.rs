@@ -7,6 +7,7 @@
 //! the "still here" mark that keeps it from being dropped as idle is
 //! batched into one update per [`seen_flush_interval`].
 
+use chrono::{DateTime, Utc};
 use domain::TokenId;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,34 +27,83 @@ const FRESHNESS_MARGIN: Duration = Duration::from_millis(100);
 /// A waiting entry as of the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FreshEntry {
+    pub concert_id: i64,
     pub seq: i64,
     pub user_id: Uuid,
+    /// In the pre-queue: no position until the room opens.
+    pub prequeue: bool,
 }
 
-/// One refresh's view of the line, shared read-only by every status poll and
-/// by `/metrics` until the next refresh replaces it.
+/// One room's line as of the snapshot.
+#[derive(Debug, Default, Clone)]
+pub struct RoomLine {
+    /// Sequence numbers of the placed waiting entries, ascending.
+    pub waiting: Vec<i64>,
+    /// Entries in the pre-queue: when the room opens they are placed ahead
+    /// of every placed entry waiting now.
+    pub prequeue: u64,
+    pub active: u64,
+    /// Admissions per second over the last minute, if any.
+    pub admission_rate: Option<f64>,
+    /// When the concert's sale opens, while it has not.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+}
+
+impl RoomLine {
+    /// The 1-based position of the placed waiting entry `seq`; one newer
+    /// than the snapshot is behind everyone in it.
+    pub fn position(&self, seq: i64) -> u64 {
+        self.prequeue + self.waiting.partition_point(|s| *s < seq) as u64 + 1
+    }
+}
+
+/// One refresh's view of every room's line, shared read-only by every status
+/// poll and by `/metrics` until the next refresh replaces it.
 #[derive(Debug, Default, Clone)]
 pub struct LineSnapshot {
-    /// Sequence numbers of the waiting entries, ascending.
-    pub waiting: Vec<i64>,
+    /// The rooms with anyone waiting or active, by concert.
+    pub rooms: HashMap<i64, RoomLine>,
     /// The waiting entries seen within the last half idle timeout, by token.
     pub fresh: HashMap<Uuid, FreshEntry>,
     /// When the query that made this snapshot was sent (before the
     /// database's `now()` it compared `last_seen_at` with).
     pub taken_at: Option<Instant>,
-    pub active: u64,
-    /// Admissions per second over the last minute, if any.
-    pub admission_rate: Option<f64>,
 }
 
-/// This instance's copy of the waiting line, kept in the state so status polls
-/// find positions and vouch for entries without a query each.
+impl LineSnapshot {
+    /// The line of the room of `concert` (empty if nobody is in it).
+    pub fn room(&self, concert: i64) -> RoomLine {
+        self.rooms.get(&concert).cloned().unwrap_or_default()
+    }
+
+    /// Entries waiting in every room, pre-queues included.
+    pub fn waiting(&self) -> u64 {
+        self.rooms
+            .values()
+            .map(|r| r.waiting.len() as u64 + r.prequeue)
+            .sum()
+    }
+
+    /// Active tokens in every room.
+    pub fn active(&self) -> u64 {
+        self.rooms.values().map(|r| r.active).sum()
+    }
+
+    /// Admissions per second over the last minute, every room together.
+    pub fn admission_rate(&self) -> Option<f64> {
+        let rates = self.rooms.values().filter_map(|r| r.admission_rate);
+        rates.reduce(|a, b| a + b)
+    }
+}
+
+/// This instance's copy of the waiting lines, kept in the state so status
+/// polls find positions and vouch for entries without a query each.
 pub struct WaitingLine {
     snapshot: RwLock<Arc<LineSnapshot>>,
     /// `QUEUE_IDLE_TIMEOUT_SECONDS`.
     idle: Duration,
-    /// Entries answered from the snapshot since the last flush.
-    seen: Mutex<HashSet<i64>>,
+    /// Tokens of the waiting entries that polled since the last flush.
+    seen: Mutex<HashSet<Uuid>>,
 }
 
 impl WaitingLine {
@@ -73,9 +123,10 @@ impl WaitingLine {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// The 1-based position of the waiting entry `seq`.
-    pub fn position(&self, seq: i64) -> u64 {
-        position_in(&self.snapshot(), seq)
+    /// The 1-based position of the placed waiting entry `seq` of the room
+    /// of `concert`.
+    pub fn position(&self, concert: i64, seq: i64) -> u64 {
+        self.snapshot().room(concert).position(seq)
     }
 
     /// The entry of `token` and its position, if the snapshot can vouch that
@@ -89,21 +140,24 @@ impl WaitingLine {
     /// have been admitted since: that shows at most [`REFRESH_INTERVAL`]
     /// later, as positions do; endpoints that need an active token always
     /// read the row.
-    pub fn fresh(&self, token: &TokenId) -> Option<(FreshEntry, u64)> {
+    /// The position is `None` in the pre-queue.
+    pub fn fresh(&self, token: &TokenId) -> Option<(FreshEntry, Option<u64>)> {
         let snapshot = self.snapshot();
         let age = snapshot.taken_at?.elapsed();
         if age + FRESHNESS_MARGIN >= self.idle / 2 {
             return None;
         }
         let entry = *snapshot.fresh.get(&token.0)?;
-        Some((entry, position_in(&snapshot, entry.seq)))
+        let position =
+            (!entry.prequeue).then(|| snapshot.room(entry.concert_id).position(entry.seq));
+        Some((entry, position))
     }
 
-    /// Records that the waiting entry `seq` polled; [`Self::flush_seen`]
-    /// writes it.
-    pub fn mark_seen(&self, seq: i64) {
+    /// Records that the waiting entry of `token` polled;
+    /// [`Self::flush_seen`] writes it.
+    pub fn mark_seen(&self, token: TokenId) {
         if let Ok(mut seen) = self.seen.lock() {
-            seen.insert(seq);
+            seen.insert(token.0);
         }
     }
 
@@ -116,7 +170,7 @@ impl WaitingLine {
     /// Sets `last_seen_at` of every entry marked since the last flush, in
     /// one statement. On failure the marks are kept for the next try.
     pub async fn flush_seen(&self, pool: &PgPool) -> Result<(), store::Error> {
-        let batch: Vec<i64> = match self.seen.lock() {
+        let batch: Vec<Uuid> = match self.seen.lock() {
             Ok(mut seen) if !seen.is_empty() => seen.drain().collect(),
             _ => return Ok(()),
         };
@@ -135,25 +189,42 @@ impl WaitingLine {
         let taken_at = Instant::now();
         let half_idle = (self.idle / 2).as_secs_f64();
         let rows = store::queue::waiting_line(pool, half_idle).await?;
-        let (active, admitted_last_minute) = store::queue::activity(pool).await?;
-        let mut waiting = Vec::with_capacity(rows.len());
+        let activity = store::queue::activity(pool).await?;
+        let mut rooms: HashMap<i64, RoomLine> = HashMap::new();
         let mut fresh = HashMap::with_capacity(rows.len());
+        // Rows come room by room, each in seq order.
         for row in rows {
-            waiting.push(row.seq);
+            let room = rooms.entry(row.concert_id).or_default();
+            if row.prequeue {
+                room.prequeue += 1;
+            } else {
+                room.waiting.push(row.seq);
+            }
             if row.recently_seen {
                 let entry = FreshEntry {
+                    concert_id: row.concert_id,
                     seq: row.seq,
                     user_id: row.user_id,
+                    prequeue: row.prequeue,
                 };
                 fresh.insert(row.token_id, entry);
             }
         }
+        for (concert, a) in activity {
+            let room = rooms.entry(concert).or_default();
+            room.active = a.active;
+            room.admission_rate =
+                (a.admitted_last_minute > 0).then(|| a.admitted_last_minute as f64 / 60.0);
+        }
+        for concert in store::catalog::concerts(pool).await? {
+            if let Some(room) = rooms.get_mut(&concert.concert_id.0) {
+                room.sale_opens_at = concert.sale_opens_at;
+            }
+        }
         let snapshot = LineSnapshot {
-            waiting,
+            rooms,
             fresh,
             taken_at: Some(taken_at),
-            active,
-            admission_rate: (admitted_last_minute > 0).then(|| admitted_last_minute as f64 / 60.0),
         };
         if let Ok(mut current) = self.snapshot.write() {
             *current = Arc::new(snapshot);
@@ -189,10 +260,6 @@ impl WaitingLine {
     }
 }
 
-fn position_in(snapshot: &LineSnapshot, seq: i64) -> u64 {
-    snapshot.waiting.partition_point(|s| *s < seq) as u64 + 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,32 +272,49 @@ mod tests {
         line
     }
 
+    fn room(waiting: Vec<i64>, prequeue: u64) -> RoomLine {
+        RoomLine {
+            waiting,
+            prequeue,
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn position_counts_the_waiting_entries_ahead() {
+    fn position_counts_the_waiting_entries_ahead_in_the_same_room_only() {
         let line = line_with(
             Duration::from_secs(60),
             LineSnapshot {
-                waiting: vec![3, 4, 9, 12],
+                rooms: HashMap::from([(1, room(vec![3, 4, 9, 12], 0)), (2, room(vec![1, 2], 0))]),
                 ..Default::default()
             },
         );
-        assert_eq!(line.position(3), 1);
-        assert_eq!(line.position(9), 3);
-        assert_eq!(line.position(12), 4);
+        assert_eq!(line.position(1, 3), 1);
+        assert_eq!(line.position(1, 9), 3);
+        assert_eq!(line.position(1, 12), 4);
         // An entry newer than the snapshot is behind everyone in it.
-        assert_eq!(line.position(20), 5);
+        assert_eq!(line.position(1, 20), 5);
+        assert_eq!(line.position(2, 20), 3);
+        assert_eq!(line.position(3, 7), 1);
+    }
+
+    #[test]
+    fn a_pre_queue_waiting_to_be_placed_is_ahead_of_every_placed_entry() {
+        assert_eq!(room(vec![41, 42], 40).position(42), 42);
+        assert_eq!(room(vec![], 40).position(41), 41);
     }
 
     fn snapshot_with(token: Uuid, taken_at: Instant) -> LineSnapshot {
         let entry = FreshEntry {
+            concert_id: 1,
             seq: 9,
             user_id: Uuid::new_v4(),
+            prequeue: false,
         };
         LineSnapshot {
-            waiting: vec![3, 9],
+            rooms: HashMap::from([(1, room(vec![3, 9], 0))]),
             fresh: HashMap::from([(token, entry)]),
             taken_at: Some(taken_at),
-            ..Default::default()
         }
     }
 
@@ -242,7 +326,7 @@ mod tests {
             snapshot_with(token, Instant::now()),
         );
         let (entry, position) = line.fresh(&TokenId(token)).expect("vouched for");
-        assert_eq!((entry.seq, position), (9, 2));
+        assert_eq!((entry.seq, position), (9, Some(2)));
         assert!(line.fresh(&TokenId(Uuid::new_v4())).is_none());
     }
 

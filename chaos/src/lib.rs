@@ -354,7 +354,7 @@ async fn run_in(
         .await
         .context("connecting to the private Postgres")?;
     let mut rng = rng::Rng::derive(cfg.seed, 1);
-    let performances = setup::seed_catalog(&pool, &mut rng).await?;
+    let catalog = setup::seed_catalog(&pool, &mut rng).await?;
 
     // ----------------------------------------------------------- processes
     let apis = add_processes(cluster)?;
@@ -367,7 +367,7 @@ async fn run_in(
     let ctx = Arc::new(workload::Ctx::new(
         apis.clone(),
         history.clone(),
-        performances,
+        catalog,
         SEATS as i64,
     )?);
     setup::wait_ready(&ctx, cluster, &apis).await?;

@@ -67,11 +67,29 @@ async fn migrate(cluster: &Cluster) -> anyhow::Result<()> {
     )
 }
 
+/// What the workload buys from: one concert (on sale at once) and its
+/// performances.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The concert whose waiting room the users enter.
+    pub concert: i64,
+    /// Its performances, whose seats they hold and pay.
+    pub performances: Vec<i64>,
+}
+
 /// A concert with `PERFORMANCES` future performances of `SEATS` seats at
-/// random prices; returns the performance ids.
-pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<Vec<i64>> {
+/// random prices.
+pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<Catalog> {
     let mut conn = pool.acquire().await?;
-    let concert = store::catalog::add_concert(&mut conn, "Chaos Live", "The Faults").await?;
+    let concert = store::catalog::add_concert(
+        &mut conn,
+        &store::catalog::NewConcert {
+            title: "Chaos Live",
+            artist: "The Faults",
+            ..Default::default()
+        },
+    )
+    .await?;
     let performances: Vec<NewPerformance> = (0..PERFORMANCES)
         .map(|day| NewPerformance {
             starts_at: Utc::now() + TimeDelta::days(30 + day as i64),
@@ -83,7 +101,10 @@ pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<V
         .into_iter()
         .map(|p| p.0)
         .collect();
-    Ok(ids)
+    Ok(Catalog {
+        concert: concert.0,
+        performances: ids,
+    })
 }
 
 /// Waits until every API answers `/readyz`, then until the command topic

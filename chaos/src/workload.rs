@@ -27,6 +27,8 @@ pub struct Ctx {
     pub apis: Vec<String>,
     /// Where every request and answer is recorded.
     pub history: Arc<History>,
+    /// The concert whose room the users enter.
+    pub concert: i64,
     /// Performance ids of the catalog.
     pub performances: Vec<i64>,
     /// Seats per performance.
@@ -41,7 +43,7 @@ impl Ctx {
     pub fn new(
         apis: Vec<String>,
         history: Arc<History>,
-        performances: Vec<i64>,
+        catalog: crate::setup::Catalog,
         seats: i64,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -53,7 +55,8 @@ impl Ctx {
             http,
             apis,
             history,
-            performances,
+            concert: catalog.concert,
+            performances: catalog.performances,
             seats,
             stop: AtomicBool::new(false),
             give_up: Mutex::new(None),
@@ -350,7 +353,7 @@ pub async fn register(ctx: &Ctx, idx: usize, seed: u64) -> anyhow::Result<User> 
 /// active; false if that did not happen within 30 s.
 pub async fn enter_queue(ctx: &Ctx, user: &mut User) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let body = json!({"user_id": user.user_id});
+    let body = json!({"user_id": user.user_id, "concert_id": ctx.concert});
     let key = user.key.clone();
     while Instant::now() < deadline {
         let a = ctx

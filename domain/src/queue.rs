@@ -46,18 +46,23 @@ pub struct Entry {
     pub status: QueueStatus,
     pub active_until: Option<DateTime<Utc>>,
     pub last_seen_at: DateTime<Utc>,
+    /// It came before its room's opening and has no place yet.
+    pub prequeue: bool,
 }
 
 impl Entry {
     /// The status a reader sees at `now`: an active token past its end, or a
     /// waiting entry that stopped polling, reads `expired` before any job has
-    /// marked it so.
+    /// marked it so. The pre-queue is not dropped for idling before the
+    /// opening (its idle time starts when the room opens).
     pub fn visible_status(&self, now: DateTime<Utc>, idle_timeout: Duration) -> QueueStatus {
         match self.status {
             QueueStatus::Active if self.active_until.is_none_or(|until| until <= now) => {
                 QueueStatus::Expired
             }
-            QueueStatus::Waiting if self.last_seen_at + idle_timeout <= now => QueueStatus::Expired,
+            QueueStatus::Waiting if !self.prequeue && self.last_seen_at + idle_timeout <= now => {
+                QueueStatus::Expired
+            }
             other => other,
         }
     }
@@ -98,6 +103,7 @@ mod tests {
             status,
             active_until: None,
             last_seen_at: now(),
+            prequeue: false,
         }
     }
 
@@ -128,6 +134,19 @@ mod tests {
         assert_eq!(
             e.visible_status(now() + Duration::seconds(60), idle),
             QueueStatus::Expired
+        );
+    }
+
+    #[test]
+    fn a_pre_queue_entry_is_not_dropped_for_idling_before_the_opening() {
+        let e = Entry {
+            prequeue: true,
+            ..entry(QueueStatus::Waiting)
+        };
+        let a_day_later = now() + Duration::days(1);
+        assert_eq!(
+            e.visible_status(a_day_later, Duration::seconds(60)),
+            QueueStatus::Waiting
         );
     }
 

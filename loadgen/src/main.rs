@@ -45,9 +45,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "loadgen: setup: {} reserve users, {} waiting users",
         args.reserve_users, args.poll_users
     );
-    let mut reservers = setup::members(&client, url, args.reserve_users, 16).await?;
+    let mut seats = setup::Seats::new(pool.clone()).await?;
+    let concert = seats.concert_id();
+    let mut reservers = setup::members(&client, url, concert, args.reserve_users, 16).await?;
     setup::wait_active(&client, url, &mut reservers, Duration::from_secs(60)).await?;
-    let pollers = setup::members(&client, url, args.poll_users, 16).await?;
+    let pollers = setup::members(&client, url, concert, args.poll_users, 16).await?;
     let still_waiting = pollers.iter().filter(|m| m.status == "waiting").count();
     if still_waiting < pollers.len() {
         eprintln!(
@@ -59,7 +61,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::new(reservers.iter().map(|m| m.token.clone()).collect());
     let poll_tokens: Arc<Vec<Arc<str>>> =
         Arc::new(pollers.iter().map(|m| m.token.clone()).collect());
-    let mut seats = setup::Seats::new(pool.clone()).await?;
     let drain = Duration::from_secs_f64(args.drain_secs);
 
     // Warm-up: the pipeline works end to end (the worker owns its

@@ -40,6 +40,7 @@ pub struct Member {
 pub async fn members(
     client: &reqwest::Client,
     url: &str,
+    concert: i64,
     count: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Member>> {
@@ -50,7 +51,7 @@ pub async fn members(
         let url = url.to_owned();
         let slot = slots.clone().acquire_owned().await?;
         set.spawn(async move {
-            let member = register(&client, &url).await;
+            let member = register(&client, &url, concert).await;
             drop(slot);
             (i, member)
         });
@@ -67,7 +68,7 @@ pub async fn members(
         .collect()
 }
 
-async fn register(client: &reqwest::Client, url: &str) -> anyhow::Result<Member> {
+async fn register(client: &reqwest::Client, url: &str, concert: i64) -> anyhow::Result<Member> {
     let user: Value = expect_json(
         client
             .post(format!("{url}/v1/users"))
@@ -87,7 +88,7 @@ async fn register(client: &reqwest::Client, url: &str) -> anyhow::Result<Member>
         client
             .post(format!("{url}/v1/queue/tokens"))
             .bearer_auth(key)
-            .json(&json!({ "user_id": user_id }))
+            .json(&json!({ "user_id": user_id, "concert_id": concert }))
             .send()
             .await?,
         201,
@@ -168,16 +169,28 @@ pub struct Seats {
 impl Seats {
     pub async fn new(pool: PgPool) -> anyhow::Result<Self> {
         let mut conn = pool.acquire().await?;
-        let concert_id = store::catalog::add_concert(&mut conn, "Benchmark night", "loadgen")
-            .await
-            .context("creating the bench concert")?
-            .0;
+        let concert_id = store::catalog::add_concert(
+            &mut conn,
+            &store::catalog::NewConcert {
+                title: "Benchmark night",
+                artist: "loadgen",
+                ..Default::default()
+            },
+        )
+        .await
+        .context("creating the bench concert")?
+        .0;
         Ok(Self {
             pool,
             concert_id,
             performances: Vec::new(),
             next: 0,
         })
+    }
+
+    /// The bench concert, whose waiting room the users enter.
+    pub fn concert_id(&self) -> i64 {
+        self.concert_id
     }
 
     /// Makes sure `count` more seats can be taken.

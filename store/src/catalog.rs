@@ -12,20 +12,26 @@ pub struct Concert {
     pub concert_id: ConcertId,
     pub title: String,
     pub artist: String,
+    /// When its sale opens; `None` once it is open (or if it always was).
+    pub sale_opens_at: Option<DateTime<Utc>>,
 }
 
 /// Every concert, by id.
 pub async fn concerts(pool: &PgPool) -> Result<Vec<Concert>, sqlx::Error> {
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("select concert_id, title, artist from concerts order by concert_id")
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(i64, String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "select concert_id, title, artist,
+                case when sale_opens_at > now() then sale_opens_at end
+           from concerts order by concert_id",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, title, artist)| Concert {
+        .map(|(id, title, artist, sale_opens_at)| Concert {
             concert_id: ConcertId(id),
             title,
             artist,
+            sale_opens_at,
         })
         .collect())
 }
@@ -38,12 +44,17 @@ pub async fn concert_exists(pool: &PgPool, id: ConcertId) -> Result<bool, sqlx::
         .await
 }
 
-/// Whether performance `id` exists.
-pub async fn performance_exists(pool: &PgPool, id: PerformanceId) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from performances where performance_id = $1)")
-        .bind(id.0)
-        .fetch_one(pool)
-        .await
+/// The concert of performance `id`, if the performance exists.
+pub async fn concert_of(
+    pool: &PgPool,
+    id: PerformanceId,
+) -> Result<Option<ConcertId>, sqlx::Error> {
+    let concert: Option<i64> =
+        sqlx::query_scalar("select concert_id from performances where performance_id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?;
+    Ok(concert.map(ConcertId))
 }
 
 /// A bookable date with its count of seats free now.
@@ -127,17 +138,36 @@ pub struct NewPerformance {
     pub prices: Vec<i64>,
 }
 
-/// Makes a concert.
+/// A concert to make.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewConcert<'a> {
+    pub title: &'a str,
+    pub artist: &'a str,
+    /// When its sale opens; before it, entries form the pre-queue. `None`:
+    /// open at once.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// Tokens of its room active at once; `None`: `QUEUE_ACTIVE_CAPACITY`.
+    pub queue_capacity: Option<u32>,
+}
+
+/// Makes a concert and its waiting room.
 pub async fn add_concert(
     conn: &mut PgConnection,
-    title: &str,
-    artist: &str,
+    concert: &NewConcert<'_>,
 ) -> Result<ConcertId, sqlx::Error> {
+    let capacity = concert
+        .queue_capacity
+        .map(|c| i32::try_from(c).unwrap_or(i32::MAX));
     let id: i64 = sqlx::query_scalar(
-        "insert into concerts (title, artist) values ($1, $2) returning concert_id",
+        "with c as (
+             insert into concerts (title, artist, sale_opens_at, queue_capacity)
+             values ($1, $2, $3, $4) returning concert_id)
+         insert into queue_rooms (concert_id) select concert_id from c returning concert_id",
     )
-    .bind(title)
-    .bind(artist)
+    .bind(concert.title)
+    .bind(concert.artist)
+    .bind(concert.sale_opens_at)
+    .bind(capacity)
     .fetch_one(conn)
     .await?;
     Ok(ConcertId(id))
@@ -204,10 +234,15 @@ pub fn demo_prices() -> Vec<i64> {
         .collect()
 }
 
+/// How long after seeding the demo's second concert opens its sale: a
+/// pre-queue to watch.
+pub const DEMO_SALE_OPENS_IN: Duration = Duration::minutes(3);
+
 /// Seeds the demo catalog when there are no concerts yet (two concerts,
 /// each with three performances at 19:00 UTC 30, 60 and 90 days from
-/// today, 50 seats each); returns whether it did. Two seeders started
-/// together do not both insert.
+/// today, 50 seats each; the first on sale at once, the second
+/// [`DEMO_SALE_OPENS_IN`] later); returns whether it did. Two seeders
+/// started together do not both insert.
 pub async fn seed_demo_if_empty(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(727274002)")
@@ -226,8 +261,22 @@ pub async fn seed_demo_if_empty(pool: &PgPool) -> Result<bool, sqlx::Error> {
             prices: demo_prices(),
         })
         .collect();
-    for (title, artist) in [("Spring Night Live", "IU"), ("Permission to Dance", "BTS")] {
-        let concert = add_concert(&mut tx, title, artist).await?;
+    let demo = [
+        ("Spring Night Live", "IU", None),
+        (
+            "Permission to Dance",
+            "BTS",
+            Some(Utc::now() + DEMO_SALE_OPENS_IN),
+        ),
+    ];
+    for (title, artist, sale_opens_at) in demo {
+        let new = NewConcert {
+            title,
+            artist,
+            sale_opens_at,
+            queue_capacity: None,
+        };
+        let concert = add_concert(&mut tx, &new).await?;
         add_performances(&mut tx, concert, &dates).await?;
     }
     tx.commit().await?;

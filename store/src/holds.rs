@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::rules::StoredReservation;
-use domain::{PerformanceId, ReservationId, UserId};
+use domain::{ConcertId, PerformanceId, ReservationId, UserId};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -18,6 +18,8 @@ pub struct LockedSeat {
     /// The hold that last took the seat, lapsed or not.
     pub reservation_id: Option<Uuid>,
     pub price: i64,
+    /// The concert of its performance: an active token opens only its own.
+    pub concert_id: ConcertId,
 }
 
 /// Locks the seats named by `keys` (performance, seat number) in key order,
@@ -30,13 +32,23 @@ pub async fn lock_seats(
     keys.sort_unstable();
     keys.dedup();
     let (performances, numbers): (Vec<i64>, Vec<i16>) = keys.into_iter().unzip();
-    type Row = (i64, i16, bool, Option<DateTime<Utc>>, Option<Uuid>, i64);
+    type Row = (
+        i64,
+        i16,
+        bool,
+        Option<DateTime<Utc>>,
+        Option<Uuid>,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = sqlx::query_as(
-        "select performance_id, seat_number, sold, held_until, reservation_id, price from seats
-          where (performance_id, seat_number) in
+        "select s.performance_id, s.seat_number, s.sold, s.held_until, s.reservation_id, s.price,
+                p.concert_id
+           from seats s join performances p using (performance_id)
+          where (s.performance_id, s.seat_number) in
                 (select * from unnest($1::bigint[], $2::smallint[]))
-          order by performance_id, seat_number
-            for update",
+          order by s.performance_id, s.seat_number
+            for update of s",
     )
     .bind(&performances)
     .bind(&numbers)
@@ -45,13 +57,16 @@ pub async fn lock_seats(
     Ok(rows
         .into_iter()
         .map(
-            |(performance_id, seat_number, sold, held_until, reservation_id, price)| LockedSeat {
-                performance_id,
-                seat_number,
-                sold,
-                held_until,
-                reservation_id,
-                price,
+            |(performance_id, seat_number, sold, held_until, reservation_id, price, concert)| {
+                LockedSeat {
+                    performance_id,
+                    seat_number,
+                    sold,
+                    held_until,
+                    reservation_id,
+                    price,
+                    concert_id: ConcertId(concert),
+                }
             },
         )
         .collect())
@@ -193,15 +208,18 @@ pub struct Reservation {
     pub price: i64,
     pub status: StoredReservation,
     pub held_until: DateTime<Utc>,
+    /// The concert of its performance.
+    pub concert_id: ConcertId,
 }
 
-type ReservationRow = (Uuid, Uuid, i64, i16, i64, String, DateTime<Utc>);
+type ReservationRow = (Uuid, Uuid, i64, i16, i64, String, DateTime<Utc>, i64);
 
-const RESERVATION_COLUMNS: &str =
-    "reservation_id, user_id, performance_id, seat_number, price, status, held_until";
+/// The columns of [`ReservationRow`], from `reservations r join performances p`.
+const RESERVATION_COLUMNS: &str = "r.reservation_id, r.user_id, r.performance_id, r.seat_number, \
+     r.price, r.status, r.held_until, p.concert_id";
 
 fn reservation(
-    (id, user, performance, seat, price, status, held_until): ReservationRow,
+    (id, user, performance, seat, price, status, held_until, concert): ReservationRow,
 ) -> Reservation {
     Reservation {
         reservation_id: ReservationId(id),
@@ -211,14 +229,15 @@ fn reservation(
         price,
         status: StoredReservation::parse(&status).unwrap_or(StoredReservation::Expired),
         held_until,
+        concert_id: ConcertId(concert),
     }
 }
 
 /// The reservations of `user`, newest first.
 pub async fn of_user(pool: &PgPool, user: UserId) -> Result<Vec<Reservation>, sqlx::Error> {
     let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
-        "select {RESERVATION_COLUMNS} from reservations
-          where user_id = $1 order by created_at desc, reservation_id"
+        "select {RESERVATION_COLUMNS} from reservations r join performances p using (performance_id)
+          where r.user_id = $1 order by r.created_at desc, r.reservation_id"
     ))
     .bind(user.0)
     .fetch_all(pool)
@@ -229,7 +248,8 @@ pub async fn of_user(pool: &PgPool, user: UserId) -> Result<Vec<Reservation>, sq
 /// The reservation `id`, if it exists (the API's check before a payment).
 pub async fn find(pool: &PgPool, id: ReservationId) -> Result<Option<Reservation>, sqlx::Error> {
     let row: Option<ReservationRow> = sqlx::query_as(&format!(
-        "select {RESERVATION_COLUMNS} from reservations where reservation_id = $1"
+        "select {RESERVATION_COLUMNS} from reservations r join performances p using (performance_id)
+          where r.reservation_id = $1"
     ))
     .bind(id.0)
     .fetch_optional(pool)
@@ -243,7 +263,8 @@ pub async fn lock(
     id: ReservationId,
 ) -> Result<Option<Reservation>, sqlx::Error> {
     let row: Option<ReservationRow> = sqlx::query_as(&format!(
-        "select {RESERVATION_COLUMNS} from reservations where reservation_id = $1 for update"
+        "select {RESERVATION_COLUMNS} from reservations r join performances p using (performance_id)
+          where r.reservation_id = $1 for update of r"
     ))
     .bind(id.0)
     .fetch_optional(conn)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::rules::StoredReservation;
-use domain::{PaymentId, PerformanceId, ReservationId, UserId};
+use domain::{ConcertId, PaymentId, PerformanceId, ReservationId, UserId};
 use sqlx::PgConnection;
 
 /// Records the payment of `reservation` by `payer`.
@@ -54,17 +54,19 @@ pub async fn sell(
     Ok(sold.rows_affected() == 1)
 }
 
-/// Releases `payer`'s holds other than `kept` and frees their seats: paying
-/// ends a user's shopping.
+/// Releases `payer`'s holds in `concert` other than `kept` and frees their
+/// seats: paying ends a user's shopping in that concert (SPEC rule 5).
 pub async fn release_other_holds(
     conn: &mut PgConnection,
     payer: UserId,
+    concert: ConcertId,
     kept: ReservationId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "with released as (
              update reservations set status = $3
               where user_id = $1 and status = $4 and reservation_id <> $2
+                and performance_id in (select performance_id from performances where concert_id = $5)
           returning reservation_id, performance_id, seat_number)
          update seats s set held_until = null, reservation_id = null
            from released r
@@ -75,6 +77,7 @@ pub async fn release_other_holds(
     .bind(kept.0)
     .bind(StoredReservation::Expired.as_str())
     .bind(StoredReservation::Held.as_str())
+    .bind(concert.0)
     .execute(conn)
     .await
     .map(drop)

@@ -1,10 +1,11 @@
-//! The waiting room: `queue_entries`, `queue_counters` and the
-//! `queue_admit` function that admits the earliest waiting entries.
+//! The waiting rooms, one per concert: `queue_entries`, `queue_rooms` and
+//! the `queue_admit` function that places a room's pre-queue at its opening
+//! and admits the earliest waiting entries.
 
 use chrono::{DateTime, Utc};
 use domain::config::Settings;
 use domain::queue::{Entry, QueueStatus};
-use domain::{TokenId, UserId};
+use domain::{ConcertId, TokenId, UserId};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -15,9 +16,14 @@ pub struct EntryRow {
     pub seq: i64,
     pub token_id: Uuid,
     pub user_id: Uuid,
+    pub concert_id: i64,
+    /// Waiting for its room's opening: `seq` is only its arrival number.
+    pub prequeue: bool,
     pub status: String,
     pub active_until: Option<DateTime<Utc>>,
     pub last_seen_at: DateTime<Utc>,
+    /// When the concert's sale opens; `None` once it is open.
+    pub sale_opens_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -28,13 +34,18 @@ impl EntryRow {
             status: QueueStatus::parse(&self.status).unwrap_or(QueueStatus::Expired),
             active_until: self.active_until,
             last_seen_at: self.last_seen_at,
+            prequeue: self.prequeue,
         }
     }
 }
 
-/// The columns of [`EntryRow`].
-const ENTRY_COLUMNS: &str =
-    "seq, token_id, user_id, status, active_until, last_seen_at, now() as now";
+/// The columns of [`EntryRow`], from [`ENTRY_TABLES`].
+const ENTRY_COLUMNS: &str = "q.seq, q.token_id, q.user_id, q.concert_id, q.prequeue, q.status, \
+     q.active_until, q.last_seen_at, \
+     case when c.sale_opens_at > now() then c.sale_opens_at end as sale_opens_at, now() as now";
+
+/// Where [`ENTRY_COLUMNS`] come from.
+const ENTRY_TABLES: &str = "queue_entries q join concerts c using (concert_id)";
 
 /// The queue entry of each token, in order, in one statement; a token asked
 /// for twice gets its row both times.
@@ -44,7 +55,7 @@ pub async fn entries_by_token(
 ) -> Result<Vec<Option<EntryRow>>, sqlx::Error> {
     let ids: Vec<Uuid> = tokens.iter().map(|t| t.0).collect();
     let rows: Vec<EntryRow> = sqlx::query_as(&format!(
-        "select {ENTRY_COLUMNS} from queue_entries where token_id = any($1)"
+        "select {ENTRY_COLUMNS} from {ENTRY_TABLES} where q.token_id = any($1)"
     ))
     .bind(&ids)
     .fetch_all(pool)
@@ -53,104 +64,183 @@ pub async fn entries_by_token(
     Ok(tokens.iter().map(|t| by_token.get(&t.0).cloned()).collect())
 }
 
-/// The counters that order arrivals, read under their row lock: one lock
-/// orders every arrival, so `seq` is gap-free and positions exact.
+/// A room as an arrival sees it, read under its row lock: one lock orders
+/// every arrival of the room, so `seq` is gap-free per room and positions
+/// exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counters {
+pub struct Room {
     pub last_seq: i64,
     pub admitted_total: i64,
     pub dropped_total: i64,
+    /// When the concert's sale opens, while its pre-queue is not yet placed.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// Whether an arrival now joins the pre-queue: the sale has not opened.
+    /// Read from the clock after the lock is taken, so arrivals decided in
+    /// lock order are decided in time order too.
+    pub before_opening: bool,
 }
 
-/// Locks and reads the arrival counters until the transaction ends.
-pub async fn lock_counters(conn: &mut PgConnection) -> Result<Counters, sqlx::Error> {
-    let (last_seq, admitted_total, dropped_total): (i64, i64, i64) = sqlx::query_as(
-        "select last_seq, admitted_total, dropped_total from queue_counters where id = 1 for update",
+/// Locks and reads the room of `concert` until the transaction ends; `None`
+/// if there is no such concert.
+pub async fn lock_room(
+    conn: &mut PgConnection,
+    concert: ConcertId,
+) -> Result<Option<Room>, sqlx::Error> {
+    // The room row is made with its concert (`catalog::add_concert`); one
+    // whose concert was made otherwise is made here.
+    sqlx::query(
+        "insert into queue_rooms (concert_id)
+         select concert_id from concerts where concert_id = $1
+         on conflict do nothing",
     )
-    .fetch_one(conn)
+    .bind(concert.0)
+    .execute(&mut *conn)
     .await?;
-    Ok(Counters {
-        last_seq,
-        admitted_total,
-        dropped_total,
-    })
+    type Row = (i64, i64, i64, Option<DateTime<Utc>>, Option<bool>);
+    let row: Option<Row> = sqlx::query_as(
+        "select r.last_seq, r.admitted_total, r.dropped_total,
+                case when r.placed_at is null then c.sale_opens_at end,
+                r.placed_at is null and c.sale_opens_at > clock_timestamp()
+           from queue_rooms r join concerts c using (concert_id)
+          where r.concert_id = $1
+            for update of r",
+    )
+    .bind(concert.0)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(
+        |(last_seq, admitted_total, dropped_total, sale_opens_at, before)| Room {
+            last_seq,
+            admitted_total,
+            dropped_total,
+            sale_opens_at,
+            before_opening: before.unwrap_or(false),
+        },
+    ))
 }
 
-/// The entry of `user` not yet marked expired, if any.
+/// The entry of `user` in the room of `concert` not yet marked expired.
 pub async fn live_entry_of(
     conn: &mut PgConnection,
     user: UserId,
+    concert: ConcertId,
 ) -> Result<Option<EntryRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "select {ENTRY_COLUMNS} from queue_entries where user_id = $1 and status <> '{expired}'",
+        "select {ENTRY_COLUMNS} from {ENTRY_TABLES}
+          where q.user_id = $1 and q.concert_id = $2 and q.status <> '{expired}'",
         expired = QueueStatus::Expired.as_str(),
     ))
     .bind(user.0)
+    .bind(concert.0)
     .fetch_optional(conn)
     .await
 }
 
-/// How many entries wait ahead of `seq`, counted exactly.
-pub async fn waiting_ahead_of(conn: &mut PgConnection, seq: i64) -> Result<u64, sqlx::Error> {
+/// How many entries of the room of `concert` wait ahead of `seq`, counted
+/// exactly.
+pub async fn waiting_ahead_of(
+    conn: &mut PgConnection,
+    concert: ConcertId,
+    seq: i64,
+) -> Result<u64, sqlx::Error> {
     let ahead: i64 = sqlx::query_scalar(&format!(
-        "select count(*) from queue_entries where status = '{waiting}' and seq < $1",
+        "select count(*) from queue_entries
+          where concert_id = $1 and status = '{waiting}' and seq < $2",
         waiting = QueueStatus::Waiting.as_str(),
     ))
+    .bind(concert.0)
     .bind(seq)
     .fetch_one(conn)
     .await?;
     Ok(u64::try_from(ahead).unwrap_or_default())
 }
 
-/// Marks the entry `seq` expired (it ran out; its user rejoins).
-pub async fn expire_entry(conn: &mut PgConnection, seq: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("update queue_entries set status = $2, expired_at = now() where seq = $1")
-        .bind(seq)
+/// Marks the entry of `token` expired (it ran out; its user rejoins).
+pub async fn expire_entry(conn: &mut PgConnection, token: TokenId) -> Result<(), sqlx::Error> {
+    sqlx::query("update queue_entries set status = $2, expired_at = now() where token_id = $1")
+        .bind(token.0)
         .bind(QueueStatus::Expired.as_str())
         .execute(conn)
         .await
         .map(drop)
 }
 
-/// Appends a waiting entry `seq` for `user` and advances the counters (the
-/// caller holds their lock and counts an entry it dropped in `dropped_total`).
+/// A waiting entry to append to a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub concert: ConcertId,
+    pub seq: i64,
+    pub token: TokenId,
+    pub user: UserId,
+    /// It came before the opening: its place is drawn when the room opens.
+    pub prequeue: bool,
+}
+
+/// Appends `arrival` to its room and advances the room's counters (the
+/// caller holds the room's lock and counts an entry it dropped in
+/// `dropped_total`).
 pub async fn append(
     conn: &mut PgConnection,
-    seq: i64,
-    token: TokenId,
-    user: UserId,
+    arrival: Arrival,
     dropped_total: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into queue_entries (seq, token_id, user_id, status) values ($1, $2, $3, $4)",
+        "insert into queue_entries (seq, token_id, user_id, concert_id, prequeue, status)
+         values ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(seq)
-    .bind(token.0)
-    .bind(user.0)
+    .bind(arrival.seq)
+    .bind(arrival.token.0)
+    .bind(arrival.user.0)
+    .bind(arrival.concert.0)
+    .bind(arrival.prequeue)
     .bind(QueueStatus::Waiting.as_str())
     .execute(&mut *conn)
     .await?;
-    sqlx::query("update queue_counters set last_seq = $1, dropped_total = $2 where id = 1")
-        .bind(seq)
+    sqlx::query("update queue_rooms set last_seq = $2, dropped_total = $3 where concert_id = $1")
+        .bind(arrival.concert.0)
+        .bind(arrival.seq)
         .bind(dropped_total)
         .execute(conn)
         .await
         .map(drop)
 }
 
-/// The stored status of the entry `seq`.
-pub async fn status_of(pool: &PgPool, seq: i64) -> Result<QueueStatus, sqlx::Error> {
-    let status: String = sqlx::query_scalar("select status from queue_entries where seq = $1")
-        .bind(seq)
+/// The token of `user`'s entry in the room of `concert` (any room when
+/// `None`): their newest live entry, else their newest; `None` if they
+/// never entered.
+pub async fn entry_of_user(
+    pool: &PgPool,
+    user: UserId,
+    concert: Option<ConcertId>,
+) -> Result<Option<TokenId>, sqlx::Error> {
+    let token: Option<Uuid> = sqlx::query_scalar(&format!(
+        "select token_id from queue_entries
+          where user_id = $1 and ($2::bigint is null or concert_id = $2)
+          order by status <> '{expired}' desc, created_at desc
+          limit 1",
+        expired = QueueStatus::Expired.as_str(),
+    ))
+    .bind(user.0)
+    .bind(concert.map(|c| c.0))
+    .fetch_optional(pool)
+    .await?;
+    Ok(token.map(TokenId))
+}
+
+/// The stored status of the entry of `token`.
+pub async fn status_of(pool: &PgPool, token: TokenId) -> Result<QueueStatus, sqlx::Error> {
+    let status: String = sqlx::query_scalar("select status from queue_entries where token_id = $1")
+        .bind(token.0)
         .fetch_one(pool)
         .await?;
     Ok(QueueStatus::parse(&status).unwrap_or(QueueStatus::Waiting))
 }
 
-/// Expires what is due and admits the earliest waiting entries into free
-/// active slots; returns how many it admitted. `queue_admit` serialises
-/// callers with an advisory lock: with `wait` false it gives up (-1) when
-/// another admission is under way.
+/// Expires what is due and, in every room whose sale is open, places the
+/// pre-queue once and admits the earliest waiting entries into free active
+/// slots; returns how many it admitted. `queue_admit` serialises callers
+/// with an advisory lock: with `wait` false it gives up (-1) when another
+/// admission is under way.
 pub async fn admit(pool: &PgPool, settings: &Settings, wait: bool) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar("select queue_admit($1, $2, $3, $4)")
         .bind(i32::try_from(settings.queue_active_capacity).unwrap_or(i32::MAX))
@@ -161,13 +251,14 @@ pub async fn admit(pool: &PgPool, settings: &Settings, wait: bool) -> Result<i32
         .await
 }
 
-/// Sets `last_seen_at` of the waiting entries `seqs`: they polled.
-pub async fn mark_seen(pool: &PgPool, seqs: &[i64]) -> Result<(), sqlx::Error> {
+/// Sets `last_seen_at` of the waiting entries of `tokens`: they polled.
+pub async fn mark_seen(pool: &PgPool, tokens: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "update queue_entries set last_seen_at = now() where seq = any($1) and status = '{waiting}'",
+        "update queue_entries set last_seen_at = now()
+          where token_id = any($1) and status = '{waiting}'",
         waiting = QueueStatus::Waiting.as_str(),
     ))
-    .bind(seqs)
+    .bind(tokens)
     .execute(pool)
     .await
     .map(drop)
@@ -176,21 +267,26 @@ pub async fn mark_seen(pool: &PgPool, seqs: &[i64]) -> Result<(), sqlx::Error> {
 /// A waiting entry as the line snapshot holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitingEntry {
+    pub concert_id: i64,
     pub seq: i64,
     pub token_id: Uuid,
     pub user_id: Uuid,
+    /// Waiting for the opening: no place yet.
+    pub prequeue: bool,
     /// Whether it polled within the last `recent_secs` seconds.
     pub recently_seen: bool,
 }
 
-/// Every waiting entry in line order.
+/// Every waiting entry, room by room in line order.
 pub async fn waiting_line(
     pool: &PgPool,
     recent_secs: f64,
 ) -> Result<Vec<WaitingEntry>, sqlx::Error> {
-    let rows: Vec<(i64, Uuid, Uuid, bool)> = sqlx::query_as(&format!(
-        "select seq, token_id, user_id, last_seen_at > now() - make_interval(secs => $1)
-         from queue_entries where status = '{waiting}' order by seq",
+    type Row = (i64, i64, Uuid, Uuid, bool, bool);
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "select concert_id, seq, token_id, user_id, prequeue,
+                last_seen_at > now() - make_interval(secs => $1)
+           from queue_entries where status = '{waiting}' order by concert_id, seq",
         waiting = QueueStatus::Waiting.as_str(),
     ))
     .bind(recent_secs)
@@ -198,44 +294,67 @@ pub async fn waiting_line(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(seq, token_id, user_id, recently_seen)| WaitingEntry {
-            seq,
-            token_id,
-            user_id,
-            recently_seen,
+        .map(
+            |(concert_id, seq, token_id, user_id, prequeue, recently_seen)| WaitingEntry {
+                concert_id,
+                seq,
+                token_id,
+                user_id,
+                prequeue,
+                recently_seen,
+            },
+        )
+        .collect())
+}
+
+/// The activity of one room: how many entries are active now and how many
+/// were admitted in the last minute (the admission rate behind wait
+/// estimates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoomActivity {
+    pub active: u64,
+    pub admitted_last_minute: u64,
+}
+
+/// The activity of every room with any.
+pub async fn activity(pool: &PgPool) -> Result<HashMap<i64, RoomActivity>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+        "select concert_id,
+                count(*) filter (where status = '{active}' and active_until > now()),
+                count(*) filter (where activated_at > now() - interval '60 seconds')
+           from queue_entries
+          where (status = '{active}' and active_until > now())
+             or activated_at > now() - interval '60 seconds'
+          group by concert_id",
+        active = QueueStatus::Active.as_str(),
+    ))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(concert, active, admitted)| {
+            let activity = RoomActivity {
+                active: u64::try_from(active).unwrap_or_default(),
+                admitted_last_minute: u64::try_from(admitted).unwrap_or_default(),
+            };
+            (concert, activity)
         })
         .collect())
 }
 
-/// How many entries are active now, and how many were admitted in the last
-/// minute (the admission rate behind wait estimates).
-pub async fn activity(pool: &PgPool) -> Result<(u64, u64), sqlx::Error> {
-    let (active, admitted): (i64, i64) = sqlx::query_as(&format!(
-        "select (select count(*) from queue_entries where status = '{active}' and active_until > now()),
-                (select count(*) from queue_entries where activated_at > now() - interval '60 seconds')",
-        active = QueueStatus::Active.as_str(),
-    ))
-    .fetch_one(pool)
-    .await?;
-    Ok((
-        u64::try_from(active).unwrap_or_default(),
-        u64::try_from(admitted).unwrap_or_default(),
-    ))
-}
-
-/// The owners of those of `tokens` that are active at `now`: the worker
-/// re-checks what the API checked.
-pub async fn active_token_owners(
+/// Who holds each of `tokens` that is active at `now`, and for which
+/// concert: the worker re-checks what the API checked.
+pub async fn active_tokens(
     conn: &mut PgConnection,
     tokens: &[TokenId],
     now: DateTime<Utc>,
-) -> Result<HashMap<TokenId, UserId>, sqlx::Error> {
+) -> Result<HashMap<TokenId, (UserId, ConcertId)>, sqlx::Error> {
     if tokens.is_empty() {
         return Ok(HashMap::new());
     }
     let ids: Vec<Uuid> = tokens.iter().map(|t| t.0).collect();
-    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(&format!(
-        "select token_id, user_id from queue_entries
+    let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(&format!(
+        "select token_id, user_id, concert_id from queue_entries
           where token_id = any($1) and status = '{active}' and active_until > $2",
         active = QueueStatus::Active.as_str(),
     ))
@@ -245,22 +364,25 @@ pub async fn active_token_owners(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(token, user)| (TokenId(token), UserId(user)))
+        .map(|(token, user, concert)| (TokenId(token), (UserId(user), ConcertId(concert))))
         .collect())
 }
 
-/// Ends `user`'s turn: every live entry of theirs expires (a payment).
+/// Ends `user`'s turn in the room of `concert`: their live entry there
+/// expires (a payment).
 pub async fn expire_user(
     conn: &mut PgConnection,
     user: UserId,
+    concert: ConcertId,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "update queue_entries set status = $3, expired_at = $2
-          where user_id = $1 and status <> '{expired}'",
+        "update queue_entries set status = $4, expired_at = $3
+          where user_id = $1 and concert_id = $2 and status <> '{expired}'",
         expired = QueueStatus::Expired.as_str(),
     ))
     .bind(user.0)
+    .bind(concert.0)
     .bind(at)
     .bind(QueueStatus::Expired.as_str())
     .execute(conn)

@@ -34,9 +34,16 @@ async fn a_row_inserted_twice_reads_as_a_conflict() {
 async fn performances_are_made_in_the_order_given_with_their_prices() {
     let pool = fresh_store().await;
     let mut conn = pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-    let concert = store::catalog::add_concert(&mut conn, "Order", "Tester")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let concert = store::catalog::add_concert(
+        &mut conn,
+        &store::catalog::NewConcert {
+            title: "Order",
+            artist: "Tester",
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let soon = Utc::now() + TimeDelta::days(10);
     let wanted: Vec<NewPerformance> = [(3, 1_000), (50, 2_000), (1, 3_000)]
         .into_iter()

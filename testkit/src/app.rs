@@ -8,7 +8,7 @@ use domain::config::Settings;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::Duration;
-use store::catalog::NewPerformance;
+use store::catalog::{NewConcert, NewPerformance};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,9 @@ pub struct TestApp {
     /// Each registered user's key, by user id, so a test can enter a
     /// waiting room as any user it made.
     pub(crate) keys: std::sync::Mutex<HashMap<String, String>>,
+    /// The concert most tests need, on sale at once: the steps enter its
+    /// waiting room and [`TestApp::add_performance`] adds its dates.
+    pub concert: i64,
 }
 
 /// A migrated database, the topic, one API and one worker.
@@ -62,7 +65,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         api: None,
         workers: Vec::new(),
         keys: Default::default(),
+        concert: 0,
     };
+    app.concert = app.add_concert(None, None).await;
     app.address = app.start_api().await;
     app.start_worker().await;
     app
@@ -122,13 +127,38 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// Adds a future performance of 50 seats at `price` and returns its id:
-    /// the catalog most tests need.
-    pub async fn add_performance(&self, price: i64) -> i64 {
+    /// Adds a concert (with its waiting room) whose sale opens at
+    /// `sale_opens_at` (`None`: on sale now) and whose room admits
+    /// `capacity` at once (`None`: `QUEUE_ACTIVE_CAPACITY`); returns its id.
+    pub async fn add_concert(
+        &self,
+        sale_opens_at: Option<chrono::DateTime<chrono::Utc>>,
+        capacity: Option<u32>,
+    ) -> i64 {
         let mut conn = self.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-        let concert = store::catalog::add_concert(&mut conn, "Test", "Tester")
+        let concert = NewConcert {
+            title: "Test",
+            artist: "Tester",
+            sale_opens_at,
+            queue_capacity: capacity,
+        };
+        store::catalog::add_concert(&mut conn, &concert)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+    }
+
+    /// Adds a future performance of 50 seats at `price` to the house
+    /// concert and returns its id: the catalog most tests need.
+    pub async fn add_performance(&self, price: i64) -> i64 {
+        self.add_performance_of(self.concert, price).await
+    }
+
+    /// Adds a future performance of 50 seats at `price` to `concert` and
+    /// returns its id.
+    pub async fn add_performance_of(&self, concert: i64, price: i64) -> i64 {
+        let mut conn = self.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+        let concert = domain::ConcertId(concert);
         let performance = NewPerformance {
             starts_at: chrono::Utc::now() + chrono::TimeDelta::days(30),
             prices: vec![price; 50],

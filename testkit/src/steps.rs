@@ -4,6 +4,7 @@
 
 use crate::app::TestApp;
 use crate::client::{eventually, json_of, problem_code, problem_of, text};
+use api::auth::user_key::UserKey;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -22,6 +23,32 @@ impl TestApp {
         user
     }
 
+    /// `n` users made straight in the database (faster than registering
+    /// each), each with a key the app knows.
+    pub async fn new_users(&self, n: usize) -> Vec<String> {
+        let users: Vec<(uuid::Uuid, UserKey)> = (0..n)
+            .map(|_| (uuid::Uuid::new_v4(), UserKey::generate()))
+            .collect();
+        let ids: Vec<uuid::Uuid> = users.iter().map(|(id, _)| *id).collect();
+        let hashes: Vec<Vec<u8>> = users.iter().map(|(_, key)| key.hash()).collect();
+        sqlx::query(
+            "insert into users (user_id, key_hash) select * from unnest($1::uuid[], $2::bytea[])",
+        )
+        .bind(&ids)
+        .bind(&hashes)
+        .execute(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        users
+            .iter()
+            .map(|(id, key)| {
+                let id = id.to_string();
+                self.remember_key(&id, key.expose());
+                id
+            })
+            .collect()
+    }
+
     /// Notes `key` as the user key of `user` (for users made in SQL).
     pub fn remember_key(&self, user: &str, key: &str) {
         if let Ok(mut keys) = self.keys.lock() {
@@ -38,27 +65,44 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no key known for user {user}"))
     }
 
-    /// `POST /v1/queue/tokens` for `user` with its key, on `base` (an API
-    /// instance's URL).
-    pub async fn enter_queue_on(&self, base: &str, user: &str) -> Response {
+    /// `POST /v1/queue/tokens` for `user` with its key into the room of
+    /// `concert`, on `base` (an API instance's URL).
+    pub async fn enter_room_on(&self, base: &str, user: &str, concert: i64) -> Response {
         self.client
             .post(format!("{base}/v1/queue/tokens"))
             .bearer_auth(self.key_of(user))
-            .json(&json!({"user_id": user}))
+            .json(&json!({"user_id": user, "concert_id": concert}))
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST /v1/queue/tokens: {e}"))
     }
 
-    /// `POST /v1/queue/tokens` for `user` with its key.
+    /// `POST /v1/queue/tokens` for `user` into the house concert's room, on
+    /// `base`.
+    pub async fn enter_queue_on(&self, base: &str, user: &str) -> Response {
+        self.enter_room_on(base, user, self.concert).await
+    }
+
+    /// `POST /v1/queue/tokens` for `user` into the room of `concert`.
+    pub async fn enter_room(&self, user: &str, concert: i64) -> Response {
+        self.enter_room_on(&self.address, user, concert).await
+    }
+
+    /// `POST /v1/queue/tokens` for `user` into the house concert's room.
     pub async fn enter_queue(&self, user: &str) -> Response {
         self.enter_queue_on(&self.address, user).await
     }
 
-    /// Registers a user and waits until their queue token is active.
+    /// Registers a user and waits until their token for the house concert is
+    /// active.
     pub async fn active_user(&self) -> (String, String) {
+        self.active_user_in(self.concert).await
+    }
+
+    /// Registers a user and waits until their token for `concert` is active.
+    pub async fn active_user_in(&self, concert: i64) -> (String, String) {
         let user = self.register().await;
-        let body = self.enter_queue(&user).await;
+        let body = self.enter_room(&user, concert).await;
         let token = json_of(body, StatusCode::CREATED).await["token"]
             .as_str()
             .unwrap_or_default()

@@ -3,6 +3,7 @@
 //! (SPEC rule 2), [`AnyCredential`] for those that also take the user's
 //! key), the HMAC queue tokens and the user keys.
 
+pub mod entry;
 pub mod token;
 pub mod user_key;
 
@@ -14,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
 use domain::queue::{Entry, QueueStatus};
-use domain::{TokenId, UserId};
+use domain::{ConcertId, TokenId, UserId};
 use store::queue::EntryRow;
 
 /// Who is calling, as their queue entry says.
@@ -22,10 +23,29 @@ use store::queue::EntryRow;
 pub struct Caller {
     pub user_id: UserId,
     pub token_id: TokenId,
+    /// The concert whose waiting room the token is for: an active token
+    /// opens only this concert's dates, seats, holds and payments.
+    pub concert_id: ConcertId,
     pub seq: i64,
     pub entry: Entry,
     pub status: QueueStatus,
+    /// When the concert's sale opens, while it has not.
+    pub sale_opens_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
+}
+
+impl Caller {
+    /// SPEC "active": an active token of the concert the request concerns;
+    /// `403 TOKEN_NOT_FOR_CONCERT` for an active token of another.
+    pub fn require_active_for(&self, concert: ConcertId) -> Result<(), ApiError> {
+        if self.status != QueueStatus::Active {
+            return Err(ApiError::TokenNotActive);
+        }
+        if self.concert_id != concert {
+            return Err(ApiError::TokenNotForConcert);
+        }
+        Ok(())
+    }
 }
 
 /// A valid token, whatever its status.
@@ -151,9 +171,11 @@ pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, Ap
     Ok(Caller {
         user_id: UserId(row.user_id),
         token_id,
+        concert_id: ConcertId(row.concert_id),
         seq: row.seq,
         status: entry.visible_status(row.now, idle),
         entry,
+        sale_opens_at: row.sale_opens_at,
         now: row.now,
     })
 }

@@ -78,8 +78,10 @@ error_set! {
     /// Registration.
     RegisterErrors => [ValidationError, PayloadTooLarge, UnsupportedMediaType, RateLimited, DatabaseUnavailable, InternalError];
     /// Entering the queue.
-    EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+    EnterErrors => [ValidationError, InvalidCredentials, UserNotFound, ConcertNotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
         DatabaseUnavailable, InternalError];
+    /// The caller's place: a queue token, or the user's key naming a room.
+    QueueReadErrors => [ValidationError, InvalidToken, QueueEntryNotFound, DatabaseUnavailable, InternalError];
     /// Reads that take any valid token.
     AnyTokenErrors => [InvalidToken, DatabaseUnavailable, InternalError];
     /// The balance: the token's user may have gone.
@@ -90,16 +92,16 @@ error_set! {
     /// Public reads.
     PublicReadErrors => [DatabaseUnavailable, InternalError];
     /// The dates of a concert.
-    PerformancesErrors => [ValidationError, InvalidToken, TokenNotActive, ConcertNotFound,
+    PerformancesErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, ConcertNotFound,
         DatabaseUnavailable, InternalError];
     /// The seat map.
-    SeatsErrors => [ValidationError, InvalidToken, TokenNotActive, PerformanceNotFound,
+    SeatsErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, PerformanceNotFound,
         DatabaseUnavailable, InternalError];
     /// The reserve command.
-    ReserveErrors => [ValidationError, InvalidToken, TokenNotActive, PerformanceNotFound,
+    ReserveErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, PerformanceNotFound,
         PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable, DatabaseUnavailable, InternalError];
     /// The pay command.
-    PayErrors => [ValidationError, InvalidToken, TokenNotActive, NotYourReservation,
+    PayErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, NotYourReservation,
         ReservationNotFound, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable,
         DatabaseUnavailable, InternalError];
     /// A request's outcome.

@@ -10,6 +10,7 @@ const SPEC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/v1/users"),
     ("post", "/v1/queue/tokens"),
     ("get", "/v1/queue/status"),
+    ("get", "/v1/queue/events"),
     ("get", "/v1/concerts"),
     ("get", "/v1/concerts/{concert_id}/performances"),
     ("get", "/v1/performances/{performance_id}/seats"),

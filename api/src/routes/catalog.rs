@@ -28,6 +28,7 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>
                 concert_id: c.concert_id.0,
                 title: c.title,
                 artist: c.artist,
+                sale_opens_at: c.sale_opens_at,
             })
             .collect(),
     ))
@@ -48,7 +49,7 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>
 pub async fn performances(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-    ActiveToken(_caller): ActiveToken,
+    ActiveToken(caller): ActiveToken,
 ) -> Result<Json<Vec<Performance>>, ApiError> {
     let concert = int_id(&raw, "concert_id")?;
     if !store::catalog::concert_exists(&state.pool, ConcertId(concert)).await? {
@@ -57,6 +58,7 @@ pub async fn performances(
             format!("no concert {concert}"),
         ));
     }
+    caller.require_active_for(ConcertId(concert))?;
     let rows = store::catalog::bookable_performances(&state.pool, ConcertId(concert)).await?;
     Ok(Json(
         rows.into_iter()
@@ -86,7 +88,7 @@ pub async fn seats(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    ActiveToken(_caller): ActiveToken,
+    ActiveToken(caller): ActiveToken,
 ) -> Result<Json<SeatMap>, ApiError> {
     let performance = int_id(&raw, "performance_id")?;
     let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
@@ -96,13 +98,14 @@ pub async fn seats(
             ApiError::Validation(format!("status must be available, held or sold, got {s:?}"))
         })?),
     };
-    let rows = store::catalog::seats(&state.pool, PerformanceId(performance)).await?;
-    if rows.is_empty() {
+    let Some(concert) = state.concert_of(PerformanceId(performance)).await? else {
         return Err(ApiError::not_found(
             ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
         ));
-    }
+    };
+    caller.require_active_for(concert)?;
+    let rows = store::catalog::seats(&state.pool, PerformanceId(performance)).await?;
     let seats: Vec<Seat> = rows
         .into_iter()
         .filter_map(|seat| {

@@ -19,22 +19,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 use store::requests::PendingRequest;
 
-/// Whether `performance` exists; a yes is remembered, as performances are
-/// never deleted, so a hot seat's reserves skip the query.
-async fn performance_exists(
-    state: &AppState,
-    performance: PerformanceId,
-) -> Result<bool, ApiError> {
-    if state.performances.contains(performance.0) {
-        return Ok(true);
-    }
-    let exists = store::catalog::performance_exists(&state.pool, performance).await?;
-    if exists {
-        state.performances.remember(performance.0);
-    }
-    Ok(exists)
-}
-
 /// `POST /v1/reservations`: 202 once the reserve command is on Kafka.
 ///
 /// The outcome (a hold until `held_until`, or `SEAT_TAKEN`, `HOLD_LIMIT`,
@@ -69,12 +53,13 @@ pub async fn reserve(
         ));
     }
     let performance = PerformanceId(body.performance_id);
-    if !performance_exists(&state, performance).await? {
+    let Some(concert) = state.concert_of(performance).await? else {
         return Err(ApiError::not_found(
             ErrorCode::PerformanceNotFound,
             format!("no performance {performance}"),
         ));
-    }
+    };
+    caller.require_active_for(concert)?;
     let command = Command::Reserve {
         performance_id: performance,
         seat_number: body.seat_number,
@@ -125,6 +110,7 @@ pub async fn pay(
             detail: format!("reservation {reservation} belongs to another user"),
         });
     }
+    caller.require_active_for(found.concert_id)?;
     let seat_number = SeatNumber::parse(i64::from(found.seat_number))
         .map_err(|e| ApiError::Internal(e.into()))?;
     let command = Command::Pay {

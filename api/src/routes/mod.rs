@@ -6,6 +6,7 @@ mod balance;
 mod catalog;
 mod commands;
 mod docs;
+mod events;
 mod health;
 mod queue;
 mod users;
@@ -37,6 +38,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::register))
         .routes(routes!(queue::enter))
         .routes(routes!(queue::status))
+        .routes(routes!(events::events))
         .routes(routes!(catalog::concerts))
         .routes(routes!(catalog::performances))
         .routes(routes!(catalog::seats))
@@ -116,13 +118,15 @@ async fn waiting_room_page() -> Response {
         .into_response()
 }
 
-/// `GET /assets/{file}`: the page's script and style sheet.
+/// `GET /assets/{file}`: the page's scripts (JS modules: `app.js` imports the
+/// others) and its style sheet.
 async fn page_asset(Path(file): Path<String>) -> Response {
+    const JS: &str = "text/javascript; charset=utf-8";
     let (body, content_type) = match file.as_str() {
-        "app.js" => (
-            include_str!("../../static/app.js"),
-            "text/javascript; charset=utf-8",
-        ),
+        "app.js" => (include_str!("../../static/app.js"), JS),
+        "api.js" => (include_str!("../../static/api.js"), JS),
+        "queue.js" => (include_str!("../../static/queue.js"), JS),
+        "booking.js" => (include_str!("../../static/booking.js"), JS),
         "app.css" => (
             include_str!("../../static/app.css"),
             "text/css; charset=utf-8",

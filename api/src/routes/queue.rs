@@ -1,4 +1,5 @@
-use crate::auth::{caller_of, user_key, VerifiedToken};
+use crate::auth::entry::EntryOf;
+use crate::auth::{caller_of, user_key};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{uuid_id, JsonBody};
 use crate::http::rate_limit::Limited;
@@ -6,11 +7,12 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use domain::queue::{estimated_wait_seconds, QueueStatus};
 use domain::wire::{EnterQueueRequest, QueueEntry, QueueStatusResponse};
-use domain::{TokenId, UserId};
+use domain::{ConcertId, TokenId, UserId};
 use std::net::SocketAddr;
+use store::queue::Arrival;
 
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
@@ -53,44 +55,73 @@ pub async fn enter(
     if !matches {
         return Err(ApiError::InvalidCredentials);
     }
+    if body.concert_id <= 0 {
+        return Err(ApiError::Validation(
+            "concert_id must be a positive integer".into(),
+        ));
+    }
+    let concert = ConcertId(body.concert_id);
     let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
     let mut tx = state.pool.begin().await?;
-    // One row lock orders every arrival: seq is gap-free and positions exact.
-    let counters = store::queue::lock_counters(&mut tx).await?;
-    let mut dropped = counters.dropped_total;
-    if let Some(row) = store::queue::live_entry_of(&mut tx, user).await? {
-        let (seq, entry) = (row.seq, row.entry());
+    // One row lock per room orders its arrivals: seq is gap-free and
+    // positions exact.
+    let Some(room) = store::queue::lock_room(&mut tx, concert).await? else {
+        return Err(ApiError::not_found(
+            ErrorCode::ConcertNotFound,
+            format!("no concert {concert}"),
+        ));
+    };
+    let mut dropped = room.dropped_total;
+    if let Some(row) = store::queue::live_entry_of(&mut tx, user, concert).await? {
+        let entry = row.entry();
         let visible = entry.visible_status(row.now, idle);
         if visible != QueueStatus::Expired {
             // Re-entering is rare next to polling: count exactly, so every
             // answer to a user who re-enters names the same place.
             let position = match visible {
-                QueueStatus::Waiting => store::queue::waiting_ahead_of(&mut tx, seq).await? + 1,
-                _ => 0,
+                QueueStatus::Waiting if entry.prequeue => None,
+                QueueStatus::Waiting => {
+                    Some(store::queue::waiting_ahead_of(&mut tx, concert, row.seq).await? + 1)
+                }
+                _ => Some(0),
             };
             tx.commit().await?;
-            return Ok((
-                StatusCode::OK,
-                Json(entry_body(
-                    &state,
-                    user,
-                    TokenId(row.token_id),
-                    visible,
-                    position,
-                )),
-            ));
+            let place = Place {
+                status: visible,
+                position,
+                sale_opens_at: row.sale_opens_at,
+            };
+            let body = entry_body(&state, user, concert, TokenId(row.token_id), place);
+            return Ok((StatusCode::OK, Json(body)));
         }
         // The old entry ran out; it is closed here so the user can rejoin.
-        store::queue::expire_entry(&mut tx, seq).await?;
+        store::queue::expire_entry(&mut tx, TokenId(row.token_id)).await?;
         if entry.status == QueueStatus::Waiting {
             dropped += 1;
         }
     }
-    let seq = counters.last_seq + 1;
-    let token_id = TokenId::new();
-    store::queue::append(&mut tx, seq, token_id, user, dropped).await?;
+    let arrival = Arrival {
+        concert,
+        seq: room.last_seq + 1,
+        token: TokenId::new(),
+        user,
+        prequeue: room.before_opening,
+    };
+    store::queue::append(&mut tx, arrival, dropped).await?;
     tx.commit().await?;
-    let position = u64::try_from(seq - counters.admitted_total - dropped)
+    let sale_opens_at = room.sale_opens_at.filter(|_| room.before_opening);
+    if arrival.prequeue {
+        // No place before the opening: it is drawn then.
+        let place = Place {
+            status: QueueStatus::Waiting,
+            position: None,
+            sale_opens_at,
+        };
+        let body = entry_body(&state, user, concert, arrival.token, place);
+        return Ok((StatusCode::CREATED, Json(body)));
+    }
+    // Everyone admitted or dropped came before it.
+    let position = u64::try_from(arrival.seq - room.admitted_total - dropped)
         .unwrap_or(1)
         .max(1);
     // Admit at once when there is room, unless an admission is under way.
@@ -102,42 +133,63 @@ pub async fn enter(
         });
     let mut status = QueueStatus::Waiting;
     if admitted_now > 0 {
-        status = store::queue::status_of(&state.pool, seq).await?;
+        status = store::queue::status_of(&state.pool, arrival.token).await?;
     }
-    let position = if status == QueueStatus::Waiting {
-        position
-    } else {
-        0
+    let place = Place {
+        status,
+        position: Some(if status == QueueStatus::Waiting {
+            position
+        } else {
+            0
+        }),
+        sale_opens_at,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(entry_body(&state, user, token_id, status, position)),
-    ))
+    let body = entry_body(&state, user, concert, arrival.token, place);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Where an entry stands, as its answers show it.
+struct Place {
+    status: QueueStatus,
+    /// `None` in the pre-queue.
+    position: Option<u64>,
+    /// When the sale opens, while it has not.
+    sale_opens_at: Option<DateTime<Utc>>,
 }
 
 fn entry_body(
     state: &AppState,
     user: UserId,
+    concert: ConcertId,
     token_id: TokenId,
-    status: QueueStatus,
-    position: u64,
+    place: Place,
 ) -> QueueEntry {
     QueueEntry {
         token: state.tokens.issue(&token_id),
         user_id: user.0,
-        status,
-        position,
-        estimated_wait_seconds: wait_estimate(state, position),
+        concert_id: concert.0,
+        status: place.status,
+        position: place.position,
+        estimated_wait_seconds: wait_estimate(state, concert, &place),
+        sale_opens_at: place.sale_opens_at,
     }
 }
 
-fn wait_estimate(state: &AppState, position: u64) -> u64 {
-    if position == 0 {
+/// About how long until the entry is admitted: in the pre-queue, until the
+/// sale opens; else from its position and the room's admission rate.
+fn wait_estimate(state: &AppState, concert: ConcertId, place: &Place) -> u64 {
+    if place.status != QueueStatus::Waiting {
         return 0;
     }
+    let Some(position) = place.position else {
+        let until = place
+            .sale_opens_at
+            .map(|at| (at - Utc::now()).num_seconds());
+        return until.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+    };
     estimated_wait_seconds(
-        position - 1,
-        state.line.snapshot().admission_rate,
+        position.saturating_sub(1),
+        state.line.snapshot().room(concert.0).admission_rate,
         state.settings.queue_active_capacity,
         Duration::seconds(i64::from(state.settings.active_token_ttl_seconds)),
     )
@@ -150,64 +202,88 @@ fn wait_estimate(state: &AppState, position: u64) -> u64 {
     path = "/v1/queue/status",
     tag = "queue",
     summary = "The caller's place in the waiting room",
+    params(("concert_id" = Option<i64>, Query, minimum = 1, description = "With a user key instead of a queue token: the room whose entry to show (default: the user's newest live entry)")),
     security(("queue_token" = [])),
-    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = QueueStatusResponse), crate::openapi::AnyTokenErrors)
+    responses((status = 200, description = "Poll this (every few seconds) while waiting; a waiting entry that is not polled for QUEUE_IDLE_TIMEOUT_SECONDS is dropped", body = QueueStatusResponse), crate::openapi::QueueReadErrors)
 )]
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn status(
     State(state): State<AppState>,
-    VerifiedToken(token_id): VerifiedToken,
+    EntryOf(token_id): EntryOf,
 ) -> Result<Json<QueueStatusResponse>, ApiError> {
+    current_status(&state, token_id).await.map(Json)
+}
+
+/// The status of the entry of `token_id` now, as a poll or an event stream
+/// tells it; either keeps a waiting entry from being dropped as idle.
+pub(super) async fn current_status(
+    state: &AppState,
+    token_id: TokenId,
+) -> Result<QueueStatusResponse, ApiError> {
     // Most polls come from waiting entries: answered from the line snapshot,
     // with no database round trip (see `WaitingLine::fresh`).
     if let Some((entry, position)) = state.line.fresh(&token_id) {
         tracing::Span::current().record("user_id", tracing::field::display(entry.user_id));
-        state.line.mark_seen(entry.seq);
-        return Ok(Json(status_body(
-            &state,
-            UserId(entry.user_id),
-            QueueStatus::Waiting,
+        state.line.mark_seen(token_id);
+        let concert = ConcertId(entry.concert_id);
+        let place = Place {
+            status: QueueStatus::Waiting,
             position,
+            sale_opens_at: state.line.snapshot().room(entry.concert_id).sale_opens_at,
+        };
+        return Ok(status_body(
+            state,
+            UserId(entry.user_id),
+            concert,
+            place,
             None,
-        )));
+        ));
     }
-    let caller = caller_of(token_id, &state).await?;
+    let caller = caller_of(token_id, state).await?;
     tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
     if caller.status == QueueStatus::Waiting {
         // Written with the other polls' marks, well inside the idle timeout.
-        state.line.mark_seen(caller.seq);
+        state.line.mark_seen(token_id);
     }
     let position = match caller.status {
-        QueueStatus::Waiting => state.line.position(caller.seq),
-        _ => 0,
+        QueueStatus::Waiting if caller.entry.prequeue => None,
+        QueueStatus::Waiting => Some(state.line.position(caller.concert_id.0, caller.seq)),
+        _ => Some(0),
     };
     let active_until = match caller.status {
         QueueStatus::Active => caller.entry.active_until,
         _ => None,
     };
-    Ok(Json(status_body(
-        &state,
-        caller.user_id,
-        caller.status,
+    let place = Place {
+        status: caller.status,
         position,
+        sale_opens_at: caller.sale_opens_at,
+    };
+    Ok(status_body(
+        state,
+        caller.user_id,
+        caller.concert_id,
+        place,
         active_until,
-    )))
+    ))
 }
 
 fn status_body(
     state: &AppState,
     user: UserId,
-    status: QueueStatus,
-    position: u64,
-    active_until: Option<chrono::DateTime<chrono::Utc>>,
+    concert: ConcertId,
+    place: Place,
+    active_until: Option<DateTime<Utc>>,
 ) -> QueueStatusResponse {
     QueueStatusResponse {
         user_id: user.0,
-        status,
-        position,
-        ahead: position.saturating_sub(1),
-        estimated_wait_seconds: wait_estimate(state, position),
+        concert_id: concert.0,
+        status: place.status,
+        position: place.position,
+        ahead: place.position.map(|p| p.saturating_sub(1)),
+        estimated_wait_seconds: wait_estimate(state, concert, &place),
         active_until,
+        sale_opens_at: place.sale_opens_at,
     }
 }
 

@@ -5,12 +5,14 @@
 mod charges;
 mod conservation;
 mod edge;
+mod events;
 mod faults;
 mod holds;
 mod journey;
 mod observability;
 mod payments;
 mod queue;
+mod rooms;
 mod security;
 mod slow_clients;
 mod validation;

@@ -1,6 +1,5 @@
 //! The waiting room (SPEC rules 1 and 2).
 
-use api::auth::user_key::UserKey;
 use api::waiting_line::WaitingLine;
 use domain::TokenId;
 use futures::stream::{self, StreamExt};
@@ -10,31 +9,6 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use testkit::{eventually, json_of, problem_code, spawn_app_with, TestApp};
-
-/// `n` users made straight in the database, each with a key the app knows.
-async fn new_users(app: &TestApp, n: i64) -> Vec<String> {
-    let users: Vec<(uuid::Uuid, UserKey)> = (0..n)
-        .map(|_| (uuid::Uuid::new_v4(), UserKey::generate()))
-        .collect();
-    let ids: Vec<uuid::Uuid> = users.iter().map(|(id, _)| *id).collect();
-    let hashes: Vec<Vec<u8>> = users.iter().map(|(_, key)| key.hash()).collect();
-    sqlx::query(
-        "insert into users (user_id, key_hash) select * from unnest($1::uuid[], $2::bytea[])",
-    )
-    .bind(&ids)
-    .bind(&hashes)
-    .execute(&app.pool)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    users
-        .iter()
-        .map(|(id, key)| {
-            let id = id.to_string();
-            app.remember_key(&id, key.expose());
-            id
-        })
-        .collect()
-}
 
 async fn enter(app: &TestApp, base: &str, user: &str) -> (StatusCode, Value) {
     let response = app.enter_queue_on(base, user).await;
@@ -48,7 +22,7 @@ async fn a_thousand_concurrent_arrivals_through_two_instances_get_distinct_gap_f
     let second = app.start_api().await;
     // Fill the only active slot, so nobody else is admitted during the rush.
     app.active_user().await;
-    let users = new_users(&app, 1000).await;
+    let users = app.new_users(1000).await;
     let bases = [app.address.clone(), second];
     let results: Vec<(StatusCode, Value)> = stream::iter(users.iter().enumerate())
         .map(|(i, user)| {
@@ -125,7 +99,7 @@ async fn capacity_is_never_exceeded_while_two_workers_admit_and_tokens_expire() 
     ])
     .await;
     app.start_worker().await;
-    let users = new_users(&app, 30).await;
+    let users = app.new_users(30).await;
     let mut tokens = Vec::new();
     for user in &users {
         let (status, body) = enter(&app, &app.address, user).await;
@@ -172,7 +146,7 @@ async fn expiry_and_idle_drop_admit_the_next_in_order() {
     ])
     .await;
     let (_, first) = app.active_user().await;
-    let users = new_users(&app, 2).await;
+    let users = app.new_users(2).await;
     let (_, idle) = enter(&app, &app.address, &users[0]).await;
     let (_, polling) = enter(&app, &app.address, &users[1]).await;
     assert_eq!(
@@ -250,7 +224,7 @@ async fn entry_of(app: &TestApp, user: &str) -> (i64, uuid::Uuid) {
 async fn the_line_snapshot_vouches_only_for_waiting_entries_seen_within_half_the_idle_timeout() {
     let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
     let (_, active_token) = app.active_user().await;
-    let users = new_users(&app, 3).await;
+    let users = app.new_users(3).await;
     for user in &users {
         enter(&app, &app.address, user).await;
     }
@@ -265,7 +239,7 @@ async fn the_line_snapshot_vouches_only_for_waiting_entries_seen_within_half_the
             .unwrap_or_else(|| panic!("waiting entry {seq} is not in the snapshot"));
         assert_eq!(entry.seq, seq);
         assert_eq!(entry.user_id.to_string(), *user);
-        assert_eq!(position, place as u64 + 1);
+        assert_eq!(position, Some(place as u64 + 1));
     }
     // The active entry is always read from its row.
     let active: uuid::Uuid =
@@ -275,11 +249,11 @@ async fn the_line_snapshot_vouches_only_for_waiting_entries_seen_within_half_the
             .unwrap_or_else(|e| panic!("{e}"));
     assert!(line.fresh(&TokenId(active)).is_none(), "{active_token}");
     // An entry last seen 40 s ago (idle timeout 60 s) is read from its row.
-    let (quiet_seq, quiet_token) = entry_of(&app, &users[0]).await;
+    let (_, quiet_token) = entry_of(&app, &users[0]).await;
     sqlx::query(
-        "update queue_entries set last_seen_at = now() - interval '40 seconds' where seq = $1",
+        "update queue_entries set last_seen_at = now() - interval '40 seconds' where token_id = $1",
     )
-    .bind(quiet_seq)
+    .bind(quiet_token)
     .execute(&app.pool)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -289,14 +263,14 @@ async fn the_line_snapshot_vouches_only_for_waiting_entries_seen_within_half_the
     assert!(line.fresh(&TokenId(quiet_token)).is_none());
     // It still counts in the positions of those behind it.
     let (_, second) = entry_of(&app, &users[1]).await;
-    assert_eq!(line.fresh(&TokenId(second)).map(|(_, p)| p), Some(2));
+    assert_eq!(line.fresh(&TokenId(second)).map(|(_, p)| p), Some(Some(2)));
 }
 
 #[tokio::test]
 async fn polls_answered_from_the_snapshot_are_written_down_in_one_batch() {
     let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
     app.active_user().await;
-    let users = new_users(&app, 3).await;
+    let users = app.new_users(3).await;
     for user in &users {
         enter(&app, &app.address, user).await;
     }
@@ -307,11 +281,11 @@ async fn polls_answered_from_the_snapshot_are_written_down_in_one_batch() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let line = WaitingLine::new(Duration::from_secs(60));
-    let (polled, _) = entry_of(&app, &users[0]).await;
-    let (also_polled, _) = entry_of(&app, &users[2]).await;
-    line.mark_seen(polled);
-    line.mark_seen(also_polled);
-    line.mark_seen(polled);
+    let (polled, polled_token) = entry_of(&app, &users[0]).await;
+    let (also_polled, also_polled_token) = entry_of(&app, &users[2]).await;
+    line.mark_seen(TokenId(polled_token));
+    line.mark_seen(TokenId(also_polled_token));
+    line.mark_seen(TokenId(polled_token));
     line.flush_seen(&app.pool)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -23,7 +23,11 @@ async fn a_victims_user_id_alone_gets_no_queue_token() {
 
     // The attack of the issue: the victim's id, no credential.
     let bare = app
-        .post("/v1/queue/tokens", None, json!({"user_id": victim}))
+        .post(
+            "/v1/queue/tokens",
+            None,
+            json!({"user_id": victim, "concert_id": app.concert}),
+        )
         .await;
     let problem = json_of(bare, StatusCode::UNAUTHORIZED).await;
     assert_eq!(problem_code(&problem), "INVALID_CREDENTIALS");
@@ -39,7 +43,7 @@ async fn a_victims_user_id_alone_gets_no_queue_token() {
             .post(
                 "/v1/queue/tokens",
                 Some(&credential),
-                json!({"user_id": victim}),
+                json!({"user_id": victim, "concert_id": app.concert}),
             )
             .await;
         let problem = json_of(response, StatusCode::UNAUTHORIZED).await;

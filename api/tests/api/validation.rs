@@ -105,7 +105,7 @@ async fn a_body_over_64_kib_is_413_and_malformed_json_is_400() {
         .post(
             "/v1/queue/tokens",
             Some(api::auth::user_key::UserKey::generate().expose()),
-            json!({"user_id": uuid::Uuid::new_v4()}),
+            json!({"user_id": uuid::Uuid::new_v4(), "concert_id": app.concert}),
         )
         .await;
     assert_eq!(

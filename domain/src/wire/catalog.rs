@@ -16,6 +16,10 @@ pub struct Concert {
     pub title: String,
     /// Who plays.
     pub artist: String,
+    /// When the sale opens (entering the waiting room before it joins the
+    /// pre-queue); null once the sale is open.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub sale_opens_at: Option<DateTime<Utc>>,
 }
 
 /// One item of `GET /v1/concerts/{concert_id}/performances`.

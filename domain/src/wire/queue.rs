@@ -17,14 +17,22 @@ pub struct QueueEntry {
     pub token: String,
     /// The user the entry belongs to.
     pub user_id: uuid::Uuid,
+    /// The concert whose room this is: the token opens only its dates.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub concert_id: i64,
     /// `waiting`, or `active` when there was room at once.
     pub status: QueueStatus,
-    /// 1-based while waiting, 0 when active.
-    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub position: u64,
-    /// About how long until the entry is admitted; 0 when active.
+    /// 1-based while waiting, 0 when active; null in the pre-queue (before
+    /// the sale opens, when places are drawn).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, required = true))]
+    pub position: Option<u64>,
+    /// About how long until the entry is admitted (in the pre-queue: until
+    /// the sale opens); 0 when active.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub estimated_wait_seconds: u64,
+    /// When the concert's sale opens; null once it is open.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub sale_opens_at: Option<DateTime<Utc>>,
 }
 
 /// The answer to `GET /v1/queue/status`, polled while waiting (the poll
@@ -38,18 +46,26 @@ pub struct QueueEntry {
 pub struct QueueStatusResponse {
     /// The user the entry belongs to.
     pub user_id: uuid::Uuid,
+    /// The concert whose room this is.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub concert_id: i64,
     /// The entry's status now.
     pub status: QueueStatus,
-    /// 1-based while waiting, 0 when active or expired.
-    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub position: u64,
-    /// Entries ahead of the caller.
-    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub ahead: u64,
-    /// About how long until the entry is admitted; 0 unless waiting.
+    /// 1-based while waiting, 0 when active or expired; null in the
+    /// pre-queue.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, required = true))]
+    pub position: Option<u64>,
+    /// Entries ahead of the caller; null in the pre-queue.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, required = true))]
+    pub ahead: Option<u64>,
+    /// About how long until the entry is admitted (in the pre-queue: until
+    /// the sale opens); 0 unless waiting.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub estimated_wait_seconds: u64,
     /// When an active token expires; null unless active.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub active_until: Option<DateTime<Utc>>,
+    /// When the concert's sale opens; null once it is open.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub sale_opens_at: Option<DateTime<Utc>>,
 }

@@ -34,6 +34,10 @@ pub struct EnterQueueRequest {
     // A string, parsed by the handler so its error names the field.
     #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub user_id: String,
+    /// The concert whose waiting room to enter.
+    // Checked positive by the handler, so its error names the field.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, example = 1))]
+    pub concert_id: i64,
 }
 
 /// The body of `POST /v1/reservations`.
@@ -101,7 +105,10 @@ mod tests {
 
     #[test]
     fn bodies_refuse_unknown_fields() {
-        assert!(serde_json::from_str::<EnterQueueRequest>(r#"{"user_id": "u", "x": 1}"#).is_err());
+        assert!(serde_json::from_str::<EnterQueueRequest>(
+            r#"{"user_id": "u", "concert_id": 1, "x": 1}"#
+        )
+        .is_err());
         assert!(serde_json::from_str::<PayRequest>(r#"{"reservation_id": "r", "x": 1}"#).is_err());
         assert!(serde_json::from_str::<ChargeRequest>(r#"{"amount": 5, "x": 1}"#).is_err());
         assert!(serde_json::from_str::<ReserveRequest>(

@@ -17,7 +17,8 @@ pub use poison::reject_unappliable;
 
 use chrono::Duration;
 use domain::{
-    Command, CommandEnvelope, Decision, DecodeError, RejectReason, RequestId, RequestKind, UserId,
+    Command, CommandEnvelope, ConcertId, Decision, DecodeError, RejectReason, RequestId,
+    RequestKind, UserId,
 };
 use std::collections::{HashMap, HashSet};
 use store::commands::Position;
@@ -125,12 +126,13 @@ pub async fn apply_batch(
     let superseded = claim_body_hashes(&mut tx, &decoded).await?;
     let mut fresh = record_ids(&mut tx, batch, &decoded, &superseded).await?;
     let tokens: Vec<_> = decoded.iter().flatten().map(|env| env.token_id).collect();
-    let tokens = store::queue::active_token_owners(&mut tx, &tokens, now).await?;
+    let tokens = store::queue::active_tokens(&mut tx, &tokens, now).await?;
     let mut outcomes = vec![Outcome::Duplicate; batch.len()];
     let mut records: Vec<Finished> = Vec::with_capacity(batch.len());
     let mut announced = Vec::with_capacity(batch.len());
-    // Users whose token a payment in this batch has just expired.
-    let mut paid_users: HashSet<UserId> = HashSet::new();
+    // Users whose token of a concert a payment in this batch has just
+    // expired.
+    let mut paid: HashSet<(UserId, ConcertId)> = HashSet::new();
     // Consecutive reserves are decided together, in order, with bulk reads
     // and writes; anything else ends the run.
     let mut run = reserve::Run::default();
@@ -152,24 +154,26 @@ pub async fn apply_batch(
             continue;
         }
         let kind = env.command.kind();
-        let active = tokens
+        // The concert the command's token is active for, if it still is.
+        let concert = tokens
             .get(&env.token_id)
-            .is_some_and(|owner| *owner == env.user_id)
-            && !paid_users.contains(&env.user_id);
-        if !active {
+            .filter(|(owner, concert)| *owner == env.user_id && !paid.contains(&(*owner, *concert)))
+            .map(|(_, concert)| *concert);
+        let Some(concert) = concert else {
             let reason = RejectReason::TokenNotActive;
             records.push(finished(env, Decision::Rejected(reason)));
             outcomes[i] = Outcome::Rejected(kind, reason);
             continue;
-        }
+        };
         match env.command {
-            Command::Reserve { .. } => run.push(i, env),
+            Command::Reserve { .. } => run.push(i, env, concert),
             Command::Pay { reservation_id, .. } => {
                 run.flush(&mut tx, rules, now, &mut records, &mut outcomes)
                     .await?;
-                let decision = pay::pay(&mut tx, now, env.user_id, reservation_id).await?;
+                let payer = (env.user_id, concert);
+                let decision = pay::pay(&mut tx, now, payer, reservation_id).await?;
                 if matches!(decision, Decision::Succeeded(_)) {
-                    paid_users.insert(env.user_id);
+                    paid.insert(payer);
                 }
                 outcomes[i] = Outcome::of(kind, &decision);
                 records.push(finished(env, decision));

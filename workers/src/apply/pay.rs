@@ -5,16 +5,17 @@
 use chrono::{DateTime, Utc};
 use domain::rules::{decide_pay, ReservationState};
 use domain::wire::{PayResult, RequestResult};
-use domain::{Decision, Money, PaymentId, RejectReason, ReservationId, UserId};
+use domain::{ConcertId, Decision, Money, PaymentId, RejectReason, ReservationId, UserId};
 use store::balances::LedgerKind;
 use store::PgConnection;
 
-/// Decides and applies `payer`'s payment of `reservation_id`. A rejection
-/// changes nothing; an error rolls the whole batch back.
+/// Decides and applies `payer`'s payment of `reservation_id`, with their
+/// token active for `concert`. A rejection changes nothing; an error rolls
+/// the whole batch back.
 pub(super) async fn pay(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-    payer: UserId,
+    (payer, concert): (UserId, ConcertId),
     reservation_id: ReservationId,
 ) -> Result<Decision, store::Error> {
     // The payer's row first, as a reserve does: holds and payments of one
@@ -35,6 +36,10 @@ pub(super) async fn pay(
     let Some(reservation) = reservation else {
         return Ok(Decision::Rejected(RejectReason::ReservationNotFound));
     };
+    // The token opens only its own concert (the API checked it too).
+    if reservation.concert_id != concert {
+        return Ok(Decision::Rejected(RejectReason::TokenNotActive));
+    }
     let price = reservation.price;
     if !store::balances::debit(conn, payer, price).await? {
         return Ok(Decision::Rejected(RejectReason::InsufficientBalance));
@@ -65,9 +70,9 @@ pub(super) async fn pay(
             reservation.performance_id, reservation.seat_number
         )));
     }
-    store::payments::release_other_holds(conn, payer, reservation_id).await?;
-    // Paying ends the payer's turn in the waiting room.
-    store::queue::expire_user(conn, payer, now).await?;
+    store::payments::release_other_holds(conn, payer, concert, reservation_id).await?;
+    // Paying ends the payer's turn in the concert's waiting room.
+    store::queue::expire_user(conn, payer, concert, now).await?;
     Ok(Decision::Succeeded(RequestResult::Pay(PayResult {
         payment_id: payment.0,
         reservation_id: reservation_id.0,

@@ -7,7 +7,9 @@ use super::{finished, Outcome, Rules};
 use chrono::{DateTime, Utc};
 use domain::rules::{decide_reserve, SeatState};
 use domain::wire::{RequestResult, ReserveResult};
-use domain::{Command, CommandEnvelope, Decision, RejectReason, RequestKind, ReservationId};
+use domain::{
+    Command, CommandEnvelope, ConcertId, Decision, RejectReason, RequestKind, ReservationId,
+};
 use std::collections::{HashMap, HashSet};
 use store::holds::NewHolds;
 use store::requests::Finished;
@@ -15,13 +17,14 @@ use store::PgConnection;
 use uuid::Uuid;
 
 /// Consecutive reserve commands of a batch, waiting to be decided together:
-/// their position in the batch and their envelope.
+/// their position in the batch, their envelope and the concert their token
+/// is active for.
 #[derive(Default)]
-pub(super) struct Run<'a>(Vec<(usize, &'a CommandEnvelope)>);
+pub(super) struct Run<'a>(Vec<(usize, &'a CommandEnvelope, ConcertId)>);
 
 impl<'a> Run<'a> {
-    pub(super) fn push(&mut self, position: usize, env: &'a CommandEnvelope) {
-        self.0.push((position, env));
+    pub(super) fn push(&mut self, position: usize, env: &'a CommandEnvelope, concert: ConcertId) {
+        self.0.push((position, env, concert));
     }
 
     /// Decides the pending run, if any, and records each decision.
@@ -36,9 +39,13 @@ impl<'a> Run<'a> {
         if self.0.is_empty() {
             return Ok(());
         }
-        let envelopes: Vec<&CommandEnvelope> = self.0.iter().map(|(_, env)| *env).collect();
-        let decisions = decide(conn, rules, now, &envelopes).await?;
-        for ((i, env), decision) in self.0.drain(..).zip(decisions) {
+        let commands: Vec<(&CommandEnvelope, ConcertId)> = self
+            .0
+            .iter()
+            .map(|(_, env, concert)| (*env, *concert))
+            .collect();
+        let decisions = decide(conn, rules, now, &commands).await?;
+        for ((i, env, _), decision) in self.0.drain(..).zip(decisions) {
             outcomes[i] = Outcome::of(RequestKind::Reserve, &decision);
             records.push(finished(env, decision));
         }
@@ -50,20 +57,21 @@ struct Seat {
     state: SeatState,
     reservation: Option<Uuid>,
     price: i64,
+    concert: ConcertId,
 }
 
-/// Decides `run` (reserve commands whose ids are fresh and whose tokens are
-/// active), in order, and writes their effects. Returns one decision per
-/// command.
+/// Decides `run` (reserve commands whose ids are fresh, each with the
+/// concert its token is active for), in order, and writes their effects.
+/// Returns one decision per command.
 async fn decide(
     conn: &mut PgConnection,
     rules: Rules,
     now: DateTime<Utc>,
-    run: &[&CommandEnvelope],
+    run: &[(&CommandEnvelope, ConcertId)],
 ) -> Result<Vec<Decision>, store::Error> {
     let keys: Vec<(i64, i16)> = run
         .iter()
-        .filter_map(|env| match env.command {
+        .filter_map(|(env, _)| match env.command {
             Command::Reserve {
                 performance_id,
                 seat_number,
@@ -71,7 +79,7 @@ async fn decide(
             Command::Pay { .. } => None,
         })
         .collect();
-    let user_ids: Vec<Uuid> = run.iter().map(|env| env.user_id.0).collect();
+    let user_ids: Vec<Uuid> = run.iter().map(|(env, _)| env.user_id.0).collect();
 
     // Users first, in a fixed order, then seats in a fixed order: the same
     // order a payment takes, so concurrent batches queue instead of
@@ -89,6 +97,7 @@ async fn decide(
                 },
                 reservation: s.reservation_id,
                 price: s.price,
+                concert: s.concert_id,
             };
             ((s.performance_id, s.seat_number), seat)
         })
@@ -98,7 +107,7 @@ async fn decide(
     let mut decisions = Vec::with_capacity(run.len());
     let mut lapsed: Vec<Uuid> = Vec::new();
     let mut new_holds = NewHolds::default();
-    for env in run {
+    for (env, concert) in run {
         let Command::Reserve {
             performance_id,
             seat_number,
@@ -112,6 +121,12 @@ async fn decide(
             decisions.push(Decision::Rejected(RejectReason::SeatNotFound));
             continue;
         };
+        // The worker re-checks what the API checked: the token opens only
+        // its own concert.
+        if seat.concert != *concert {
+            decisions.push(Decision::Rejected(RejectReason::TokenNotActive));
+            continue;
+        }
         let holds = live_holds.entry(env.user_id.0).or_default();
         let until = match decide_reserve(
             seat.state,

@@ -17,12 +17,14 @@ pub enum ErrorCode {
     InvalidToken,
     InvalidCredentials,
     TokenNotActive,
+    TokenNotForConcert,
     NotYourReservation,
     UserNotFound,
     ConcertNotFound,
     PerformanceNotFound,
     ReservationNotFound,
     RequestNotFound,
+    QueueEntryNotFound,
     NotFound,
     MethodNotAllowed,
     BalanceLimit,
@@ -40,17 +42,19 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the enum, for whoever must go through
     /// them all (the tests; a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::ValidationError,
         Self::InvalidToken,
         Self::InvalidCredentials,
         Self::TokenNotActive,
+        Self::TokenNotForConcert,
         Self::NotYourReservation,
         Self::UserNotFound,
         Self::ConcertNotFound,
         Self::PerformanceNotFound,
         Self::ReservationNotFound,
         Self::RequestNotFound,
+        Self::QueueEntryNotFound,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BalanceLimit,
@@ -89,6 +93,11 @@ impl ErrorCode {
                 StatusCode::FORBIDDEN,
                 "the token is valid but not active (still waiting, or expired)",
             ),
+            Self::TokenNotForConcert => (
+                "TOKEN_NOT_FOR_CONCERT",
+                StatusCode::FORBIDDEN,
+                "the token is active, but for another concert's waiting room",
+            ),
             Self::NotYourReservation => (
                 "NOT_YOUR_RESERVATION",
                 StatusCode::FORBIDDEN,
@@ -114,6 +123,11 @@ impl ErrorCode {
                 "REQUEST_NOT_FOUND",
                 StatusCode::NOT_FOUND,
                 "no such request for this user (another user's request reads as unknown)",
+            ),
+            Self::QueueEntryNotFound => (
+                "QUEUE_ENTRY_NOT_FOUND",
+                StatusCode::NOT_FOUND,
+                "with a user key: the user has not entered that waiting room (`?concert_id=`)",
             ),
             Self::NotFound => ("NOT_FOUND", StatusCode::NOT_FOUND, "no such endpoint"),
             Self::MethodNotAllowed => (

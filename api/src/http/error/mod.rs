@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidToken,
     #[error("the queue token is not active")]
     TokenNotActive,
+    #[error("the queue token is active for another concert's waiting room")]
+    TokenNotForConcert,
     #[error("entering a waiting room needs `Authorization: Bearer <user_key>` of the user named in the body")]
     InvalidCredentials,
     #[error("too many requests from this address; retry after {retry_after_secs} s")]
@@ -66,6 +68,7 @@ impl ApiError {
             | Self::Conflict { code, .. } => *code,
             Self::InvalidToken => ErrorCode::InvalidToken,
             Self::TokenNotActive => ErrorCode::TokenNotActive,
+            Self::TokenNotForConcert => ErrorCode::TokenNotForConcert,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,

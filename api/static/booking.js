@@ -1,0 +1,299 @@
+// The waiting-room page, part 3 of 4: once admitted, the joined concert's
+// dates and seat map, holding a seat, its countdown, paying, and funds.
+
+import {
+  $, S, api, ApiError, busy, clearNotice, every, explain, fail, mmss, notify, now, outcome,
+  randomKey, show, stopAll, stopTimer, storage, when, won,
+} from './api.js';
+import { checkStatus, expire } from './queue.js';
+
+const SEATS_POLL_MS = 3000;
+
+// The booking view. The token opens only its own concert, so only that
+// concert's dates are offered.
+export function enterBooking() {
+  stopTimer('opening');
+  stopTimer('list');
+  show('booking');
+  S.dates = [];
+  S.performance = null;
+  S.seats = [];
+  S.selected = null;
+  $('dates').replaceChildren(Object.assign(document.createElement('span'), {
+    className: 'fine', textContent: 'Loading…',
+  }));
+  $('seats-card').hidden = true;
+  every('tick', 1000, async () => tick());
+  tick();
+  Promise.all([loadBalance(), loadDates().then(loadHold)]).catch(fail);
+}
+
+function tick() {
+  if (S.activeUntil) {
+    const left = S.activeUntil - now();
+    $('window').textContent = mmss(left);
+    if (left <= 0) checkStatus().catch(fail);
+  }
+  renderHoldClock();
+}
+
+async function loadBalance() {
+  const { data } = await api('GET', '/v1/balance');
+  $('balance').textContent = won(data.balance);
+}
+
+function choice(title, sub) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'choice';
+  b.append(document.createTextNode(title));
+  const small = document.createElement('small');
+  small.textContent = sub;
+  b.append(small);
+  return b;
+}
+
+function markSelected(box, attr, value) {
+  for (const el of box.children) el.classList.toggle('selected', el.dataset[attr] === String(value));
+}
+
+async function loadDates() {
+  const concertId = S.concert.concert_id;
+  const { data } = await api('GET', `/v1/concerts/${concertId}/performances`);
+  if (!S.concert || S.concert.concert_id !== concertId) return;
+  S.dates = data;
+  const box = $('dates');
+  box.replaceChildren();
+  if (!data.length) box.textContent = 'Every date of this concert is sold out.';
+  for (const p of data) {
+    const b = choice(when(p.starts_at), `${p.available_seats} of ${p.total_seats} seats left`);
+    b.dataset.performanceId = String(p.performance_id);
+    b.addEventListener('click', () => busy(null, () => selectPerformance(p)));
+    box.append(b);
+  }
+}
+
+async function selectPerformance(p) {
+  clearNotice();
+  S.performance = p;
+  S.selected = null;
+  markSelected($('dates'), 'performanceId', p.performance_id);
+  $('seats-card').hidden = false;
+  await loadSeats();
+  every('seats', SEATS_POLL_MS, loadSeats);
+}
+
+async function loadSeats() {
+  if (!S.performance) return;
+  const id = S.performance.performance_id;
+  const { data } = await api('GET', `/v1/performances/${id}/seats`);
+  if (!S.performance || S.performance.performance_id !== id) return;
+  S.seats = data.seats;
+  if (S.selected) {
+    const seat = S.seats.find((s) => s.seat_number === S.selected);
+    if (!seat || seat.status !== 'available') S.selected = null;
+  }
+  renderSeats();
+  $('seats-updated').textContent = `· live, updated ${new Date().toLocaleTimeString()}`;
+}
+
+function isMine(seatNumber) {
+  return S.hold && S.performance
+    && S.hold.performance_id === S.performance.performance_id
+    && S.hold.seat_number === seatNumber;
+}
+
+export function renderSeats() {
+  const box = $('seats');
+  box.replaceChildren();
+  const prices = new Set();
+  for (const seat of S.seats) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    const mine = isMine(seat.seat_number);
+    const status = mine ? 'mine' : seat.status;
+    b.className = `seat ${status}`;
+    if (S.selected === seat.seat_number) b.classList.add('selected');
+    b.textContent = String(seat.seat_number);
+    b.dataset.seat = String(seat.seat_number);
+    b.dataset.status = status;
+    b.title = `Seat ${seat.seat_number} · ${won(seat.price)} · ${mine ? 'held by you' : seat.status}`;
+    b.setAttribute('aria-label', b.title);
+    b.disabled = seat.status !== 'available';
+    b.addEventListener('click', () => {
+      S.selected = seat.seat_number;
+      clearNotice();
+      renderSeats();
+    });
+    box.append(b);
+    prices.add(seat.price);
+  }
+  $('prices').textContent = [...prices].sort((a, b) => b - a).map(won).join(' · ');
+  const seat = S.seats.find((s) => s.seat_number === S.selected);
+  const reserve = $('reserve');
+  reserve.disabled = !seat;
+  reserve.textContent = seat ? `Hold seat ${seat.seat_number} · ${won(seat.price)}` : 'Hold this seat';
+  $('selection').textContent = seat
+    ? `Seat ${seat.seat_number} is free.`
+    : 'Pick an available seat.';
+}
+
+export async function reserve() {
+  const seat = S.seats.find((s) => s.seat_number === S.selected);
+  if (!seat || !S.performance) return;
+  clearNotice();
+  const performance = S.performance;
+  notify(`Holding seat ${seat.seat_number}…`, 'info');
+  const { data } = await api('POST', '/v1/reservations', {
+    body: { performance_id: performance.performance_id, seat_number: seat.seat_number },
+    idempotencyKey: randomKey(),
+  });
+  const result = await outcome(data.request_id);
+  S.selected = null;
+  if (result.status === 'succeeded') {
+    clearNotice();
+    setHold({ ...result.result, performance });
+    notify(`Seat ${seat.seat_number} is yours for now. Pay before the hold runs out.`, 'info');
+  } else {
+    fail(new ApiError(result.reason || 'INTERNAL_ERROR', 0));
+    // Held elsewhere (another tab): show that hold so it can be paid.
+    if (result.reason === 'HOLD_LIMIT') await loadHold();
+  }
+  await loadSeats();
+}
+
+// Shows a live hold of this concert made earlier (another tab, a reload).
+// Holds of other concerts cannot be paid with this token and are left out.
+async function loadHold() {
+  const { data } = await api('GET', '/v1/reservations');
+  const held = data.filter((r) => r.status === 'held' && Date.parse(r.held_until) > now());
+  for (const hold of held) {
+    if (S.hold) return;
+    const performance = S.dates.find((p) => p.performance_id === hold.performance_id);
+    if (performance || (await opensHere(hold.performance_id))) setHold({ ...hold, performance });
+  }
+}
+
+// Whether this token opens a performance (a date missing from the list
+// because it has no seat left can still be this concert's).
+async function opensHere(performanceId) {
+  try {
+    await api('GET', `/v1/performances/${performanceId}/seats?status=available`);
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 403 || e.status === 404)) return false;
+    throw e;
+  }
+}
+
+function setHold(hold) {
+  const until = Date.parse(hold.held_until);
+  S.hold = { ...hold, concert: S.concert, until, total: Math.max(until - now(), 1000) };
+  $('hold-what').textContent = `Seat ${hold.seat_number} · ${where(S.hold) || `performance ${hold.performance_id}`} · ${won(hold.price)}`;
+  $('pay').textContent = `Pay ${won(hold.price)}`;
+  $('hold').hidden = false;
+  renderHoldClock();
+  if (S.seats.length) renderSeats();
+}
+
+function where(hold) {
+  return [hold.concert && hold.concert.title, hold.performance && when(hold.performance.starts_at)]
+    .filter(Boolean).join(' · ');
+}
+
+function clearHold() {
+  S.hold = null;
+  $('hold').hidden = true;
+  if (S.seats.length) renderSeats();
+}
+
+function renderHoldClock() {
+  if (!S.hold) return;
+  const left = S.hold.until - now();
+  const clock = $('hold-countdown');
+  clock.textContent = mmss(left);
+  clock.classList.toggle('low', left < 60000);
+  $('hold-bar').style.width = `${Math.max(0, Math.min(100, (100 * left) / S.hold.total))}%`;
+  if (left <= 0) {
+    clearHold();
+    notify(explain('HOLD_EXPIRED'));
+    $('notice').dataset.code = 'HOLD_EXPIRED';
+    loadSeats().catch(fail);
+  }
+}
+
+export async function pay() {
+  if (!S.hold) return;
+  clearNotice();
+  const hold = S.hold;
+  notify('Paying…', 'info');
+  let result;
+  S.paying = true;
+  try {
+    const { data } = await api('POST', '/v1/payments', {
+      body: { reservation_id: hold.reservation_id },
+      idempotencyKey: randomKey(),
+    });
+    result = await outcome(data.request_id);
+  } finally {
+    S.paying = false;
+  }
+  if (result.status === 'succeeded') {
+    clearNotice();
+    done(hold, result.result);
+    return;
+  }
+  const reason = result.reason || 'INTERNAL_ERROR';
+  if (['HOLD_EXPIRED', 'ALREADY_PAID', 'RESERVATION_NOT_FOUND', 'NOT_YOUR_RESERVATION'].includes(reason)) {
+    clearHold();
+    loadSeats().catch(() => {});
+  }
+  fail(new ApiError(reason, 0));
+  // The booking window closed while the payment was under way.
+  if (S.token && S.status && S.status.status === 'expired') expire();
+}
+
+function done(hold, payment) {
+  stopAll();
+  S.token = null;
+  storage.set('concert.token', null);
+  S.hold = null;
+  $('hold').hidden = true;
+  $('balance').textContent = won(payment.balance_after);
+  const place = where(hold);
+  $('done-what').textContent = `Seat ${hold.seat_number}${place ? ` · ${place}` : ''} is yours.`;
+  const rows = [
+    ['Seat', String(hold.seat_number)],
+    ['Paid', won(payment.amount)],
+    ['Balance after', won(payment.balance_after)],
+    ['Paid at', new Date(payment.paid_at).toLocaleString()],
+    ['Payment', payment.payment_id],
+  ];
+  const receipt = $('receipt');
+  receipt.replaceChildren();
+  for (const [k, v] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = v;
+    receipt.append(dt, dd);
+  }
+  show('done');
+}
+
+export async function charge(event) {
+  event.preventDefault();
+  clearNotice();
+  const amount = Number($('amount').value);
+  if (!Number.isInteger(amount) || amount < 1 || amount > 10000000) {
+    notify('Enter a whole amount between ₩1 and ₩10,000,000.');
+    $('notice').dataset.code = 'VALIDATION_ERROR';
+    return;
+  }
+  const { data } = await api('POST', '/v1/balance/charges', {
+    body: { amount },
+    idempotencyKey: randomKey(),
+  });
+  $('balance').textContent = won(data.balance);
+  notify(`Added ${won(amount)}. Your balance is ${won(data.balance)}.`, 'info');
+}
