@@ -98,13 +98,12 @@ impl ApiMetrics {
 
     /// The text exposition, with the queue gauges read from `state` now.
     pub fn render(&self, state: &AppState) -> Result<String, prometheus::Error> {
-        let line = state.line.snapshot();
+        let line = state.line.totals();
         self.queue_waiting
-            .set(i64::try_from(line.waiting()).unwrap_or(i64::MAX));
+            .set(i64::try_from(line.waiting).unwrap_or(i64::MAX));
         self.queue_active
-            .set(i64::try_from(line.active()).unwrap_or(i64::MAX));
-        self.admission_rate
-            .set(line.admission_rate().unwrap_or(0.0));
+            .set(i64::try_from(line.active).unwrap_or(i64::MAX));
+        self.admission_rate.set(line.admission_rate.unwrap_or(0.0));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))

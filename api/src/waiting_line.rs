@@ -1,47 +1,64 @@
-//! A per-instance snapshot of the waiting line, refreshed in the background.
+//! This instance's view of every room's line, for positions without a query.
 //!
-//! A status poll finds its position by binary search instead of counting
-//! rows (O(log n) per poll, one O(n) read per refresh per instance), and a
-//! poll from a waiting entry the snapshot vouches for is answered without
-//! touching the database at all: the entry is looked up in the snapshot, and
-//! the "still here" mark that keeps it from being dropped as idle is
-//! batched into one update per [`seen_flush_interval`].
+//! Each room is a [`RoomLine`] (see `domain::line`): its admission frontier,
+//! its last place and the places that dropped out above the frontier. A
+//! background task reads what changed a few times a second: one small row
+//! per room (`queue_rooms`) and the drops logged since the last reading
+//! (`queue_drops`, numbered per room), so the work is proportional to the
+//! line's changes, never to its length, and so is the memory. A poll reads
+//! its own entry (batched with other polls) and takes its position from the
+//! index: exact, and at most [`REFRESH_INTERVAL`] (plus the admission
+//! job's period) stale.
+//!
+//! The "still here" mark that keeps a waiting entry from being dropped as
+//! idle is batched into one update per [`WaitingLine::seen_flush_interval`].
 
 use chrono::{DateTime, Utc};
+use domain::line::RoomLine;
 use domain::TokenId;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
+use store::queue::RoomState;
 use store::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// How stale a position may be, and how long an admission may take to show
-/// in the status of a waiting token answered from the snapshot.
-pub const REFRESH_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the rooms are read: how stale a position may be.
+pub const REFRESH_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Slack for scheduling and clock drift when deciding whether a snapshot is
-/// still young enough to vouch for an entry (see [`WaitingLine::fresh`]).
-const FRESHNESS_MARGIN: Duration = Duration::from_millis(100);
+/// The most drops of one room read per refresh, so a mass drop is taken in
+/// slices and never stalls a refresh for long.
+const DROPS_PER_READ: i64 = 100_000;
 
-/// A waiting entry as of the snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FreshEntry {
-    pub concert_id: i64,
-    pub seq: i64,
-    pub user_id: Uuid,
-    /// In the pre-queue: no position until the room opens.
-    pub prequeue: bool,
+/// How far back the admission rate looks.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// One room as this instance follows it.
+#[derive(Debug, Default)]
+struct Room {
+    line: RoomLine,
+    /// Drops of the room applied so far (they are numbered 1, 2, ...).
+    applied: i64,
+    active: u64,
+    sale_opens_at: Option<DateTime<Utc>>,
+    /// `(when, admitted_total)` readings over the last minute.
+    admissions: VecDeque<(Instant, i64)>,
 }
 
-/// One room's line as of the snapshot.
-#[derive(Debug, Default, Clone)]
-pub struct RoomLine {
-    /// Sequence numbers of the placed waiting entries, ascending.
-    pub waiting: Vec<i64>,
-    /// Entries in the pre-queue: when the room opens they are placed ahead
-    /// of every placed entry waiting now.
-    pub prequeue: u64,
+impl Room {
+    fn admission_rate(&self) -> Option<f64> {
+        let (first, last) = (self.admissions.front()?, self.admissions.back()?);
+        let admitted = last.1 - first.1;
+        let secs = last.0.duration_since(first.0).as_secs_f64();
+        (admitted > 0 && secs > 0.0).then(|| admitted as f64 / secs)
+    }
+}
+
+/// What a reader needs of one room now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoomView {
+    pub waiting: u64,
     pub active: u64,
     /// Admissions per second over the last minute, if any.
     pub admission_rate: Option<f64>,
@@ -49,57 +66,10 @@ pub struct RoomLine {
     pub sale_opens_at: Option<DateTime<Utc>>,
 }
 
-impl RoomLine {
-    /// The 1-based position of the placed waiting entry `seq`; one newer
-    /// than the snapshot is behind everyone in it.
-    pub fn position(&self, seq: i64) -> u64 {
-        self.prequeue + self.waiting.partition_point(|s| *s < seq) as u64 + 1
-    }
-}
-
-/// One refresh's view of every room's line, shared read-only by every status
-/// poll and by `/metrics` until the next refresh replaces it.
-#[derive(Debug, Default, Clone)]
-pub struct LineSnapshot {
-    /// The rooms with anyone waiting or active, by concert.
-    pub rooms: HashMap<i64, RoomLine>,
-    /// The waiting entries seen within the last half idle timeout, by token.
-    pub fresh: HashMap<Uuid, FreshEntry>,
-    /// When the query that made this snapshot was sent (before the
-    /// database's `now()` it compared `last_seen_at` with).
-    pub taken_at: Option<Instant>,
-}
-
-impl LineSnapshot {
-    /// The line of the room of `concert` (empty if nobody is in it).
-    pub fn room(&self, concert: i64) -> RoomLine {
-        self.rooms.get(&concert).cloned().unwrap_or_default()
-    }
-
-    /// Entries waiting in every room, pre-queues included.
-    pub fn waiting(&self) -> u64 {
-        self.rooms
-            .values()
-            .map(|r| r.waiting.len() as u64 + r.prequeue)
-            .sum()
-    }
-
-    /// Active tokens in every room.
-    pub fn active(&self) -> u64 {
-        self.rooms.values().map(|r| r.active).sum()
-    }
-
-    /// Admissions per second over the last minute, every room together.
-    pub fn admission_rate(&self) -> Option<f64> {
-        let rates = self.rooms.values().filter_map(|r| r.admission_rate);
-        rates.reduce(|a, b| a + b)
-    }
-}
-
-/// This instance's copy of the waiting lines, kept in the state so status
-/// polls find positions and vouch for entries without a query each.
+/// Every room's line, kept in the state so polls find positions without a
+/// query each.
 pub struct WaitingLine {
-    snapshot: RwLock<Arc<LineSnapshot>>,
+    rooms: RwLock<HashMap<i64, Room>>,
     /// `QUEUE_IDLE_TIMEOUT_SECONDS`.
     idle: Duration,
     /// Tokens of the waiting entries that polled since the last flush.
@@ -107,50 +77,50 @@ pub struct WaitingLine {
 }
 
 impl WaitingLine {
-    /// An empty line for an API whose idle timeout is `idle`; it fills on the
+    /// An empty view for an API whose idle timeout is `idle`; it fills on the
     /// first refresh of [`Self::run`].
     pub fn new(idle: Duration) -> Self {
         Self {
-            snapshot: RwLock::default(),
+            rooms: RwLock::default(),
             idle,
             seen: Mutex::default(),
         }
     }
 
-    /// The latest snapshot, for readers that need more than a position (the
-    /// admission rate of the wait estimate, the queue gauges).
-    pub fn snapshot(&self) -> Arc<LineSnapshot> {
-        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
-    }
-
     /// The 1-based position of the placed waiting entry `seq` of the room
     /// of `concert`.
     pub fn position(&self, concert: i64, seq: i64) -> u64 {
-        self.snapshot().room(concert).position(seq)
+        let rooms = self.rooms.read();
+        let line = rooms.as_ref().ok().and_then(|r| r.get(&concert));
+        line.map_or(1, |room| room.line.position(seq))
     }
 
-    /// The entry of `token` and its position, if the snapshot can vouch that
-    /// it is waiting and not idle-expired right now; `None` means: read the
-    /// row.
-    ///
-    /// The snapshot holds an entry only if its `last_seen_at` was within half
-    /// the idle timeout of the database's clock when the query ran, and it is
-    /// used only while younger than half the idle timeout (less a margin), so
-    /// an entry answered from it cannot have passed its idle deadline. It can
-    /// have been admitted since: that shows at most [`REFRESH_INTERVAL`]
-    /// later, as positions do; endpoints that need an active token always
-    /// read the row.
-    /// The position is `None` in the pre-queue.
-    pub fn fresh(&self, token: &TokenId) -> Option<(FreshEntry, Option<u64>)> {
-        let snapshot = self.snapshot();
-        let age = snapshot.taken_at?.elapsed();
-        if age + FRESHNESS_MARGIN >= self.idle / 2 {
-            return None;
+    /// What a reader needs of the room of `concert`.
+    pub fn room(&self, concert: i64) -> RoomView {
+        let rooms = self.rooms.read();
+        let Some(room) = rooms.as_ref().ok().and_then(|r| r.get(&concert)) else {
+            return RoomView::default();
+        };
+        RoomView {
+            waiting: room.line.waiting(),
+            active: room.active,
+            admission_rate: room.admission_rate(),
+            sale_opens_at: room.sale_opens_at,
         }
-        let entry = *snapshot.fresh.get(&token.0)?;
-        let position =
-            (!entry.prequeue).then(|| snapshot.room(entry.concert_id).position(entry.seq));
-        Some((entry, position))
+    }
+
+    /// Every room together, for the gauges.
+    pub fn totals(&self) -> RoomView {
+        let rooms = self.rooms.read();
+        let mut total = RoomView::default();
+        for room in rooms.iter().flat_map(|r| r.values()) {
+            total.waiting += room.line.waiting();
+            total.active += room.active;
+            if let Some(rate) = room.admission_rate() {
+                total.admission_rate = Some(total.admission_rate.unwrap_or(0.0) + rate);
+            }
+        }
+        total
     }
 
     /// Records that the waiting entry of `token` polled;
@@ -161,8 +131,8 @@ impl WaitingLine {
         }
     }
 
-    /// How often the polls answered from the snapshot are written down: well
-    /// inside the idle timeout, so a polling entry is never dropped.
+    /// How often the polls' marks are written down: well inside the idle
+    /// timeout, so a polling entry is never dropped.
     pub fn seen_flush_interval(&self) -> Duration {
         (self.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
@@ -183,58 +153,61 @@ impl WaitingLine {
         Ok(())
     }
 
-    /// Reads the line and the admission activity and swaps in a new snapshot;
-    /// [`Self::run`] calls it every [`REFRESH_INTERVAL`].
+    /// Reads what changed in every room and applies it; [`Self::run`] calls
+    /// it every [`REFRESH_INTERVAL`].
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), store::Error> {
-        let taken_at = Instant::now();
-        let half_idle = (self.idle / 2).as_secs_f64();
-        let rows = store::queue::waiting_line(pool, half_idle).await?;
-        let activity = store::queue::activity(pool).await?;
-        let mut rooms: HashMap<i64, RoomLine> = HashMap::new();
-        let mut fresh = HashMap::with_capacity(rows.len());
-        // Rows come room by room, each in seq order.
-        for row in rows {
-            let room = rooms.entry(row.concert_id).or_default();
-            if row.prequeue {
-                room.prequeue += 1;
+        let states = store::queue::room_states(pool).await?;
+        for state in states {
+            let applied = self
+                .rooms
+                .read()
+                .ok()
+                .and_then(|r| r.get(&state.concert_id).map(|room| room.applied))
+                .unwrap_or(0);
+            let drops = if state.drops_logged > applied {
+                let (room, upto) = (state.concert_id, state.drops_logged);
+                store::queue::drops_after(pool, room, applied, upto, DROPS_PER_READ).await?
             } else {
-                room.waiting.push(row.seq);
-            }
-            if row.recently_seen {
-                let entry = FreshEntry {
-                    concert_id: row.concert_id,
-                    seq: row.seq,
-                    user_id: row.user_id,
-                    prequeue: row.prequeue,
-                };
-                fresh.insert(row.token_id, entry);
-            }
-        }
-        for (concert, a) in activity {
-            let room = rooms.entry(concert).or_default();
-            room.active = a.active;
-            room.admission_rate =
-                (a.admitted_last_minute > 0).then(|| a.admitted_last_minute as f64 / 60.0);
-        }
-        for concert in store::catalog::concerts(pool).await? {
-            if let Some(room) = rooms.get_mut(&concert.concert_id.0) {
-                room.sale_opens_at = concert.sale_opens_at;
-            }
-        }
-        let snapshot = LineSnapshot {
-            rooms,
-            fresh,
-            taken_at: Some(taken_at),
-        };
-        if let Ok(mut current) = self.snapshot.write() {
-            *current = Arc::new(snapshot);
+                Vec::new()
+            };
+            self.apply(state, &drops);
         }
         Ok(())
     }
 
+    /// Applies one room's reading and the drops read after it.
+    fn apply(&self, state: RoomState, drops: &[(i64, i64)]) {
+        let Ok(mut rooms) = self.rooms.write() else {
+            return;
+        };
+        let room = rooms.entry(state.concert_id).or_default();
+        room.line.advance(state.frontier, state.last_seq);
+        for (_, seq) in drops {
+            room.line.drop_at(*seq);
+        }
+        // A full read may have left drops for the next one; a shorter one
+        // read all that were still logged (the pruned ones were at or below
+        // the frontier, so they no longer matter).
+        room.applied = match drops.last() {
+            Some((last, _)) if drops.len() as i64 >= DROPS_PER_READ => *last,
+            _ => room.applied.max(state.drops_logged),
+        };
+        room.active = u64::try_from(state.active_now).unwrap_or(0);
+        room.sale_opens_at = state.sale_opens_at;
+        let now = Instant::now();
+        room.admissions.push_back((now, state.admitted_total));
+        while room
+            .admissions
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW)
+        {
+            room.admissions.pop_front();
+        }
+    }
+
     /// Refreshes every [`REFRESH_INTERVAL`] and flushes the seen marks every
     /// [`Self::seen_flush_interval`] until `shutdown`, then flushes once more.
-    pub async fn run(self: Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
+    pub async fn run(self: std::sync::Arc<Self>, pool: PgPool, shutdown: CancellationToken) {
         let mut refresh = tokio::time::interval(REFRESH_INTERVAL);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flush = tokio::time::interval(self.seen_flush_interval());
@@ -244,7 +217,7 @@ impl WaitingLine {
                 _ = shutdown.cancelled() => break,
                 _ = refresh.tick() => {
                     if let Err(e) = self.refresh(&pool).await {
-                        tracing::debug!(error = %e, "refreshing the waiting line failed");
+                        tracing::debug!(error = %e, "refreshing the waiting lines failed");
                     }
                 }
                 _ = flush.tick() => {
@@ -264,89 +237,38 @@ impl WaitingLine {
 mod tests {
     use super::*;
 
-    fn line_with(idle: Duration, snapshot: LineSnapshot) -> WaitingLine {
-        let line = WaitingLine::new(idle);
-        if let Ok(mut s) = line.snapshot.write() {
-            *s = Arc::new(snapshot);
-        }
-        line
-    }
-
-    fn room(waiting: Vec<i64>, prequeue: u64) -> RoomLine {
-        RoomLine {
-            waiting,
-            prequeue,
-            ..Default::default()
+    fn state(concert: i64, frontier: i64, last_seq: i64, drops_logged: i64) -> RoomState {
+        RoomState {
+            concert_id: concert,
+            frontier,
+            last_seq,
+            active_now: 1,
+            admitted_total: frontier,
+            drops_logged,
+            sale_opens_at: None,
         }
     }
 
     #[test]
-    fn position_counts_the_waiting_entries_ahead_in_the_same_room_only() {
-        let line = line_with(
-            Duration::from_secs(60),
-            LineSnapshot {
-                rooms: HashMap::from([(1, room(vec![3, 4, 9, 12], 0)), (2, room(vec![1, 2], 0))]),
-                ..Default::default()
-            },
-        );
-        assert_eq!(line.position(1, 3), 1);
-        assert_eq!(line.position(1, 9), 3);
-        assert_eq!(line.position(1, 12), 4);
-        // An entry newer than the snapshot is behind everyone in it.
-        assert_eq!(line.position(1, 20), 5);
-        assert_eq!(line.position(2, 20), 3);
-        assert_eq!(line.position(3, 7), 1);
-    }
-
-    #[test]
-    fn a_pre_queue_waiting_to_be_placed_is_ahead_of_every_placed_entry() {
-        assert_eq!(room(vec![41, 42], 40).position(42), 42);
-        assert_eq!(room(vec![], 40).position(41), 41);
-    }
-
-    fn snapshot_with(token: Uuid, taken_at: Instant) -> LineSnapshot {
-        let entry = FreshEntry {
-            concert_id: 1,
-            seq: 9,
-            user_id: Uuid::new_v4(),
-            prequeue: false,
-        };
-        LineSnapshot {
-            rooms: HashMap::from([(1, room(vec![3, 9], 0))]),
-            fresh: HashMap::from([(token, entry)]),
-            taken_at: Some(taken_at),
-        }
-    }
-
-    #[test]
-    fn a_young_snapshot_vouches_for_its_fresh_entries_with_their_position() {
-        let token = Uuid::new_v4();
-        let line = line_with(
-            Duration::from_secs(60),
-            snapshot_with(token, Instant::now()),
-        );
-        let (entry, position) = line.fresh(&TokenId(token)).expect("vouched for");
-        assert_eq!((entry.seq, position), (9, Some(2)));
-        assert!(line.fresh(&TokenId(Uuid::new_v4())).is_none());
-    }
-
-    #[test]
-    fn a_snapshot_older_than_half_the_idle_timeout_vouches_for_nobody() {
-        let token = Uuid::new_v4();
-        let taken_at = Instant::now()
-            .checked_sub(Duration::from_millis(450))
-            .expect("the clock is past 450 ms");
-        let line = line_with(Duration::from_secs(1), snapshot_with(token, taken_at));
-        assert!(line.fresh(&TokenId(token)).is_none());
-        // The same age is young next to a longer idle timeout.
-        let line = line_with(Duration::from_secs(60), snapshot_with(token, taken_at));
-        assert!(line.fresh(&TokenId(token)).is_some());
-    }
-
-    #[test]
-    fn no_snapshot_yet_vouches_for_nobody() {
+    fn positions_follow_each_rooms_frontier_and_drops() {
         let line = WaitingLine::new(Duration::from_secs(60));
-        assert!(line.fresh(&TokenId(Uuid::new_v4())).is_none());
+        line.apply(state(1, 2, 10, 2), &[(1, 4), (2, 6)]);
+        line.apply(state(2, 0, 3, 0), &[]);
+        assert_eq!(line.position(1, 10), 6);
+        assert_eq!(line.position(1, 5), 2);
+        assert_eq!(line.position(2, 3), 3);
+        assert_eq!(line.room(1).waiting, 6);
+        assert_eq!(line.totals().waiting, 9);
+        // The next reading: two more admitted, one more drop.
+        line.apply(state(1, 5, 12, 3), &[(3, 11)]);
+        assert_eq!(line.position(1, 12), 5);
+    }
+
+    #[test]
+    fn a_room_never_seen_puts_an_entry_first() {
+        let line = WaitingLine::new(Duration::from_secs(60));
+        assert_eq!(line.position(9, 1), 1);
+        assert_eq!(line.room(9).waiting, 0);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod command;
 pub mod config;
 pub mod ids;
+pub mod line;
 pub mod money;
 pub mod outcome;
 pub mod queue;

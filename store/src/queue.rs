@@ -72,6 +72,8 @@ pub struct Room {
     pub last_seq: i64,
     pub admitted_total: i64,
     pub dropped_total: i64,
+    /// How many drops of the room are logged in `queue_drops`.
+    pub drops_logged: i64,
     /// When the concert's sale opens, while its pre-queue is not yet placed.
     pub sale_opens_at: Option<DateTime<Utc>>,
     /// Whether an arrival now joins the pre-queue: the sale has not opened.
@@ -96,9 +98,9 @@ pub async fn lock_room(
     .bind(concert.0)
     .execute(&mut *conn)
     .await?;
-    type Row = (i64, i64, i64, Option<DateTime<Utc>>, Option<bool>);
+    type Row = (i64, i64, i64, i64, Option<DateTime<Utc>>, Option<bool>);
     let row: Option<Row> = sqlx::query_as(
-        "select r.last_seq, r.admitted_total, r.dropped_total,
+        "select r.last_seq, r.admitted_total, r.dropped_total, r.drops_logged,
                 case when r.placed_at is null then c.sale_opens_at end,
                 r.placed_at is null and c.sale_opens_at > clock_timestamp()
            from queue_rooms r join concerts c using (concert_id)
@@ -109,10 +111,11 @@ pub async fn lock_room(
     .fetch_optional(conn)
     .await?;
     Ok(row.map(
-        |(last_seq, admitted_total, dropped_total, sale_opens_at, before)| Room {
+        |(last_seq, admitted_total, dropped_total, drops_logged, sale_opens_at, before)| Room {
             last_seq,
             admitted_total,
             dropped_total,
+            drops_logged,
             sale_opens_at,
             before_opening: before.unwrap_or(false),
         },
@@ -155,14 +158,28 @@ pub async fn waiting_ahead_of(
     Ok(u64::try_from(ahead).unwrap_or_default())
 }
 
-/// Marks the entry of `token` expired (it ran out; its user rejoins).
-pub async fn expire_entry(conn: &mut PgConnection, token: TokenId) -> Result<(), sqlx::Error> {
+/// Closes `entry`, which ran out, so its user can rejoin the room; a
+/// waiting one is logged as drop number `drop_no` of the room (the caller
+/// holds the room's lock and counts it).
+pub async fn close_entry(
+    conn: &mut PgConnection,
+    entry: &EntryRow,
+    drop_no: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("update queue_entries set status = $2, expired_at = now() where token_id = $1")
-        .bind(token.0)
+        .bind(entry.token_id)
         .bind(QueueStatus::Expired.as_str())
-        .execute(conn)
-        .await
-        .map(drop)
+        .execute(&mut *conn)
+        .await?;
+    if entry.status == QueueStatus::Waiting.as_str() {
+        sqlx::query("insert into queue_drops (concert_id, drop_no, seq) values ($1, $2, $3)")
+            .bind(entry.concert_id)
+            .bind(drop_no)
+            .bind(entry.seq)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A waiting entry to append to a room.
@@ -176,13 +193,14 @@ pub struct Arrival {
     pub prequeue: bool,
 }
 
-/// Appends `arrival` to its room and advances the room's counters (the
-/// caller holds the room's lock and counts an entry it dropped in
-/// `dropped_total`).
+/// Appends `arrival` to its room and writes the room's counters (the
+/// caller holds the room's lock and counts an entry it closed in
+/// `dropped_total` and `drops_logged`).
 pub async fn append(
     conn: &mut PgConnection,
     arrival: Arrival,
     dropped_total: i64,
+    drops_logged: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into queue_entries (seq, token_id, user_id, concert_id, prequeue, status)
@@ -196,13 +214,17 @@ pub async fn append(
     .bind(QueueStatus::Waiting.as_str())
     .execute(&mut *conn)
     .await?;
-    sqlx::query("update queue_rooms set last_seq = $2, dropped_total = $3 where concert_id = $1")
-        .bind(arrival.concert.0)
-        .bind(arrival.seq)
-        .bind(dropped_total)
-        .execute(conn)
-        .await
-        .map(drop)
+    sqlx::query(
+        "update queue_rooms set last_seq = $2, dropped_total = $3, drops_logged = $4
+          where concert_id = $1",
+    )
+    .bind(arrival.concert.0)
+    .bind(arrival.seq)
+    .bind(dropped_total)
+    .bind(drops_logged)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// The token of `user`'s entry in the room of `concert` (any room when
@@ -388,4 +410,89 @@ pub async fn expire_user(
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// A room as the API's line index follows it (see `api::waiting_line`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomState {
+    pub concert_id: i64,
+    /// Every entry at or below it has left the line.
+    pub frontier: i64,
+    pub last_seq: i64,
+    pub active_now: i64,
+    pub admitted_total: i64,
+    pub drops_logged: i64,
+    /// When the concert's sale opens, while it has not.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+}
+
+/// Every room's state: one row per concert, read a few times a second by
+/// every API instance.
+pub async fn room_states(pool: &PgPool) -> Result<Vec<RoomState>, sqlx::Error> {
+    type Row = (i64, i64, i64, i32, i64, i64, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "select r.concert_id, r.frontier, r.last_seq, r.active_now, r.admitted_total,
+                r.drops_logged, case when c.sale_opens_at > now() then c.sale_opens_at end
+           from queue_rooms r join concerts c using (concert_id)",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                concert_id,
+                frontier,
+                last_seq,
+                active,
+                admitted_total,
+                drops_logged,
+                sale_opens_at,
+            )| {
+                RoomState {
+                    concert_id,
+                    frontier,
+                    last_seq,
+                    active_now: i64::from(active),
+                    admitted_total,
+                    drops_logged,
+                    sale_opens_at,
+                }
+            },
+        )
+        .collect())
+}
+
+/// The places (`seq`) of the drops of the room of `concert` numbered
+/// `after + 1 ..= upto`, at most `limit` of them, in order.
+pub async fn drops_after(
+    pool: &PgPool,
+    concert: i64,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select drop_no, seq from queue_drops
+          where concert_id = $1 and drop_no > $2 and drop_no <= $3
+          order by drop_no limit $4",
+    )
+    .bind(concert)
+    .bind(after)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Forgets the drops at or below their room's frontier: no position can
+/// depend on them any more.
+pub async fn prune_drops(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from queue_drops d using queue_rooms r
+          where d.concert_id = r.concert_id and d.seq <= r.frontier",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -15,7 +15,10 @@ pub const ADMISSION_INTERVAL: Duration = Duration::from_millis(200);
 /// hold as expired, so this only tidies the rows and need not be tighter.
 pub const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Runs both jobs until `shutdown`.
+/// How often the drops no position depends on any more are deleted.
+pub const DROP_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs the jobs until `shutdown`.
 pub async fn run(
     pool: PgPool,
     settings: Settings,
@@ -24,8 +27,10 @@ pub async fn run(
 ) {
     let mut admission = tokio::time::interval(ADMISSION_INTERVAL);
     let mut sweep = tokio::time::interval(HOLD_SWEEP_INTERVAL);
+    let mut prune = tokio::time::interval(DROP_PRUNE_INTERVAL);
     admission.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -41,7 +46,12 @@ pub async fn run(
                         metrics.holds_expired(n);
                         tracing::debug!(expired = n, "expired lapsed holds");
                     }
-                    Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+                                        Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+                }
+            }
+            _ = prune.tick() => {
+                if let Err(e) = store::queue::prune_drops(&pool).await {
+                    tracing::warn!(error = %e, "pruning the queue's drop log failed");
                 }
             }
         }

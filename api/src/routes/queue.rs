@@ -71,7 +71,7 @@ pub async fn enter(
             format!("no concert {concert}"),
         ));
     };
-    let mut dropped = room.dropped_total;
+    let (mut dropped, mut drops_logged) = (room.dropped_total, room.drops_logged);
     if let Some(row) = store::queue::live_entry_of(&mut tx, user, concert).await? {
         let entry = row.entry();
         let visible = entry.visible_status(row.now, idle);
@@ -95,10 +95,11 @@ pub async fn enter(
             return Ok((StatusCode::OK, Json(body)));
         }
         // The old entry ran out; it is closed here so the user can rejoin.
-        store::queue::expire_entry(&mut tx, TokenId(row.token_id)).await?;
         if entry.status == QueueStatus::Waiting {
             dropped += 1;
+            drops_logged += 1;
         }
+        store::queue::close_entry(&mut tx, &row, drops_logged).await?;
     }
     let arrival = Arrival {
         concert,
@@ -107,7 +108,7 @@ pub async fn enter(
         user,
         prequeue: room.before_opening,
     };
-    store::queue::append(&mut tx, arrival, dropped).await?;
+    store::queue::append(&mut tx, arrival, dropped, drops_logged).await?;
     tx.commit().await?;
     let sale_opens_at = room.sale_opens_at.filter(|_| room.before_opening);
     if arrival.prequeue {
@@ -189,7 +190,7 @@ fn wait_estimate(state: &AppState, concert: ConcertId, place: &Place) -> u64 {
     };
     estimated_wait_seconds(
         position.saturating_sub(1),
-        state.line.snapshot().room(concert.0).admission_rate,
+        state.line.room(concert.0).admission_rate,
         state.settings.queue_active_capacity,
         Duration::seconds(i64::from(state.settings.active_token_ttl_seconds)),
     )
@@ -220,25 +221,8 @@ pub(super) async fn current_status(
     state: &AppState,
     token_id: TokenId,
 ) -> Result<QueueStatusResponse, ApiError> {
-    // Most polls come from waiting entries: answered from the line snapshot,
-    // with no database round trip (see `WaitingLine::fresh`).
-    if let Some((entry, position)) = state.line.fresh(&token_id) {
-        tracing::Span::current().record("user_id", tracing::field::display(entry.user_id));
-        state.line.mark_seen(token_id);
-        let concert = ConcertId(entry.concert_id);
-        let place = Place {
-            status: QueueStatus::Waiting,
-            position,
-            sale_opens_at: state.line.snapshot().room(entry.concert_id).sale_opens_at,
-        };
-        return Ok(status_body(
-            state,
-            UserId(entry.user_id),
-            concert,
-            place,
-            None,
-        ));
-    }
+    // One read of the entry (batched with other requests'); the position
+    // comes from this instance's index of the room (see `WaitingLine`).
     let caller = caller_of(token_id, state).await?;
     tracing::Span::current().record("user_id", tracing::field::display(caller.user_id));
     if caller.status == QueueStatus::Waiting {

@@ -221,53 +221,54 @@ async fn entry_of(app: &TestApp, user: &str) -> (i64, uuid::Uuid) {
 }
 
 #[tokio::test]
-async fn the_line_snapshot_vouches_only_for_waiting_entries_seen_within_half_the_idle_timeout() {
+async fn the_line_index_gives_each_waiting_entry_its_exact_place_after_drops_and_admissions() {
     let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
     let (_, active_token) = app.active_user().await;
-    let users = app.new_users(3).await;
+    let users = app.new_users(6).await;
     for user in &users {
         enter(&app, &app.address, user).await;
     }
     let line = WaitingLine::new(Duration::from_secs(60));
+    let place_of = |line: &WaitingLine, seq: i64| line.position(app.concert, seq);
     line.refresh(&app.pool)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let mut seqs = Vec::new();
     for (place, user) in users.iter().enumerate() {
-        let (seq, token_id) = entry_of(&app, user).await;
-        let (entry, position) = line
-            .fresh(&TokenId(token_id))
-            .unwrap_or_else(|| panic!("waiting entry {seq} is not in the snapshot"));
-        assert_eq!(entry.seq, seq);
-        assert_eq!(entry.user_id.to_string(), *user);
-        assert_eq!(position, Some(place as u64 + 1));
+        let (seq, _) = entry_of(&app, user).await;
+        assert_eq!(place_of(&line, seq), place as u64 + 1);
+        seqs.push(seq);
     }
-    // The active entry is always read from its row.
-    let active: uuid::Uuid =
-        sqlx::query_scalar("select token_id from queue_entries where status = 'active'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    assert!(line.fresh(&TokenId(active)).is_none(), "{active_token}");
-    // An entry last seen 40 s ago (idle timeout 60 s) is read from its row.
-    let (_, quiet_token) = entry_of(&app, &users[0]).await;
+    // The second and fourth stop polling long ago and are dropped; the
+    // active one runs out, so the first waiting is admitted.
     sqlx::query(
-        "update queue_entries set last_seen_at = now() - interval '40 seconds' where token_id = $1",
+        "update queue_entries set last_seen_at = now() - interval '10 minutes'
+          where seq = any($1) and concert_id = $2",
     )
-    .bind(quiet_token)
+    .bind(vec![seqs[1], seqs[3]])
+    .bind(app.concert)
     .execute(&app.pool)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    line.refresh(&app.pool)
+    sqlx::query("update queue_entries set active_until = now() where token_id = $1")
+        .bind(app.token_id(&active_token).0)
+        .execute(&app.pool)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(line.fresh(&TokenId(quiet_token)).is_none());
-    // It still counts in the positions of those behind it.
-    let (_, second) = entry_of(&app, &users[1]).await;
-    assert_eq!(line.fresh(&TokenId(second)).map(|(_, p)| p), Some(Some(2)));
+    eventually(Duration::from_secs(10), || async {
+        line.refresh(&app.pool).await.is_ok() && place_of(&line, seqs[5]) == 3
+    })
+    .await;
+    // Left: the third, fifth and sixth, in that order.
+    assert_eq!(place_of(&line, seqs[2]), 1);
+    assert_eq!(place_of(&line, seqs[4]), 2);
+    assert_eq!(line.room(app.concert).waiting, 3);
+    let dropped = app.number("select count(*) from queue_drops").await;
+    assert_eq!(dropped, 2);
 }
 
 #[tokio::test]
-async fn polls_answered_from_the_snapshot_are_written_down_in_one_batch() {
+async fn polls_are_written_down_in_one_batch() {
     let app = spawn_app_with(&[("QUEUE_ACTIVE_CAPACITY", "1")]).await;
     app.active_user().await;
     let users = app.new_users(3).await;
