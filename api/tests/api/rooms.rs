@@ -97,11 +97,13 @@ async fn each_room_admits_up_to_its_own_capacity() {
         active == 2
     })
     .await;
+    // Positions may be a refresh of the line index behind the admission.
+    eventually(Duration::from_secs(5), || async {
+        app.queue_status(&tokens[2]).await["position"] == 1
+    })
+    .await;
     let last = app.queue_status(&tokens[2]).await;
-    assert_eq!(
-        (last["status"].clone(), last["position"].clone()),
-        (json!("waiting"), json!(1))
-    );
+    assert_eq!(last["status"], "waiting");
     assert_eq!(last["concert_id"], small);
     // The house room is not held up by the small one: the default capacity.
     for _ in 0..5 {
