@@ -10,6 +10,7 @@
 //! state the handlers share: the publisher, the long-poll notifier, the
 //! waiting-line snapshot, statement batching and metrics.
 
+pub mod arrivals;
 pub mod auth;
 pub mod batch;
 pub mod http;

@@ -44,6 +44,7 @@ impl Application {
             performances: Arc::default(),
             entries: Arc::new(entry_reader(pool.clone())),
             recorder: Arc::new(request_recorder(pool.clone())),
+            arrivals: Arc::new(crate::arrivals::arrivals(pool.clone(), settings.clone())),
             limits: Arc::new(RateLimits::new(
                 settings.rate_limit_per_ip_per_minute,
                 settings.trusted_proxies.clone(),

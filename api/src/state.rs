@@ -31,6 +31,8 @@ pub struct AppState {
     pub entries: Arc<Batcher<domain::TokenId, Option<EntryRow>>>,
     /// Records accepted commands, many per statement.
     pub recorder: Arc<Batcher<PendingRequest, Option<String>>>,
+    /// Enters waiting rooms, many arrivals per transaction.
+    pub arrivals: Arc<Batcher<crate::arrivals::Entering, crate::arrivals::Arrived>>,
     /// Per-address limits on registration and queue entry.
     pub limits: Arc<RateLimits>,
 }

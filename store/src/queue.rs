@@ -418,3 +418,81 @@ pub async fn prune_drops(pool: &PgPool) -> Result<u64, sqlx::Error> {
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The entries of `users` in the room of `concert` not yet marked expired:
+/// one statement for a batch of arrivals.
+pub async fn live_entries_of(
+    conn: &mut PgConnection,
+    concert: ConcertId,
+    users: &[Uuid],
+) -> Result<Vec<EntryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {ENTRY_COLUMNS} from {ENTRY_TABLES}
+          where q.concert_id = $1 and q.user_id = any($2) and q.status <> '{expired}'",
+        expired = QueueStatus::Expired.as_str(),
+    ))
+    .bind(concert.0)
+    .bind(users)
+    .fetch_all(conn)
+    .await
+}
+
+/// Appends a batch of arrivals to the room of `concert` in one statement
+/// and writes the room's counters (the caller holds the room's lock; the
+/// arrivals' places follow `last_seq` in order).
+pub async fn append_many(
+    conn: &mut PgConnection,
+    concert: ConcertId,
+    arrivals: &[Arrival],
+    counters: (i64, i64),
+) -> Result<(), sqlx::Error> {
+    let Some(last) = arrivals.last() else {
+        return Ok(());
+    };
+    let seqs: Vec<i64> = arrivals.iter().map(|a| a.seq).collect();
+    let tokens: Vec<Uuid> = arrivals.iter().map(|a| a.token.0).collect();
+    let users: Vec<Uuid> = arrivals.iter().map(|a| a.user.0).collect();
+    let prequeue: Vec<bool> = arrivals.iter().map(|a| a.prequeue).collect();
+    sqlx::query(
+        "insert into queue_entries (seq, token_id, user_id, concert_id, prequeue, status)
+         select s, t, u, $4, p, $6
+           from unnest($1::bigint[], $2::uuid[], $3::uuid[], $5::boolean[]) as x(s, t, u, p)",
+    )
+    .bind(&seqs)
+    .bind(&tokens)
+    .bind(&users)
+    .bind(concert.0)
+    .bind(&prequeue)
+    .bind(QueueStatus::Waiting.as_str())
+    .execute(&mut *conn)
+    .await?;
+    let (dropped_total, drops_logged) = counters;
+    sqlx::query(
+        "update queue_rooms set last_seq = $2, dropped_total = $3, drops_logged = $4
+          where concert_id = $1",
+    )
+    .bind(concert.0)
+    .bind(last.seq)
+    .bind(dropped_total)
+    .bind(drops_logged)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The stored status of each of `tokens` that has an entry.
+pub async fn statuses_of(
+    pool: &PgPool,
+    tokens: &[TokenId],
+) -> Result<HashMap<TokenId, QueueStatus>, sqlx::Error> {
+    let ids: Vec<Uuid> = tokens.iter().map(|t| t.0).collect();
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("select token_id, status from queue_entries where token_id = any($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(token, status)| Some((TokenId(token), QueueStatus::parse(&status)?)))
+        .collect())
+}

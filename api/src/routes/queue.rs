@@ -1,3 +1,4 @@
+use crate::arrivals::{self, Arrived, Entering};
 use crate::auth::entry::EntryOf;
 use crate::auth::{caller_of, user_key};
 use crate::http::error::{ApiError, ErrorCode};
@@ -12,7 +13,6 @@ use domain::queue::{estimated_wait_seconds, QueueStatus};
 use domain::wire::{EnterQueueRequest, QueueEntry, QueueStatusResponse};
 use domain::{ConcertId, TokenId, UserId};
 use std::net::SocketAddr;
-use store::queue::Arrival;
 
 /// `POST /v1/queue/tokens`: joins the line, or returns the live entry the
 /// user already has (200, same token and place).
@@ -60,93 +60,36 @@ pub async fn enter(
             "concert_id must be a positive integer".into(),
         ));
     }
-    let concert = ConcertId(body.concert_id);
-    let idle = Duration::seconds(i64::from(state.settings.queue_idle_timeout_seconds));
-    let mut tx = state.pool.begin().await?;
-    // One row lock per room orders its arrivals: seq is gap-free and
-    // positions exact.
-    let Some(room) = store::queue::lock_room(&mut tx, concert).await? else {
-        return Err(ApiError::not_found(
-            ErrorCode::ConcertNotFound,
-            format!("no concert {concert}"),
-        ));
-    };
-    let (mut dropped, mut drops_logged) = (room.dropped_total, room.drops_logged);
-    if let Some(row) = store::queue::live_entry_of(&mut tx, user, concert).await? {
-        let entry = row.entry();
-        let visible = entry.visible_status(row.now, idle);
-        if visible != QueueStatus::Expired {
-            // Re-entering is rare next to polling: count exactly, so every
-            // answer to a user who re-enters names the same place.
-            let position = match visible {
-                QueueStatus::Waiting if entry.prequeue => None,
-                QueueStatus::Waiting => {
-                    Some(store::queue::waiting_ahead_of(&mut tx, concert, row.seq).await? + 1)
-                }
-                _ => Some(0),
-            };
-            tx.commit().await?;
-            let place = Place {
-                status: visible,
-                position,
-                sale_opens_at: row.sale_opens_at,
-            };
-            let body = entry_body(&state, user, concert, TokenId(row.token_id), place);
-            return Ok((StatusCode::OK, Json(body)));
-        }
-        // The old entry ran out; it is closed here so the user can rejoin.
-        if entry.status == QueueStatus::Waiting {
-            dropped += 1;
-            drops_logged += 1;
-        }
-        store::queue::close_entry(&mut tx, &row, drops_logged).await?;
-    }
-    let arrival = Arrival {
-        concert,
-        seq: room.last_seq + 1,
-        token: TokenId::new(),
+    let entering = Entering {
         user,
-        prequeue: room.before_opening,
+        concert: ConcertId(body.concert_id),
     };
-    store::queue::append(&mut tx, arrival, dropped, drops_logged).await?;
-    tx.commit().await?;
-    let sale_opens_at = room.sale_opens_at.filter(|_| room.before_opening);
-    if arrival.prequeue {
-        // No place before the opening: it is drawn then.
-        let place = Place {
-            status: QueueStatus::Waiting,
-            position: None,
-            sale_opens_at,
-        };
-        let body = entry_body(&state, user, concert, arrival.token, place);
-        return Ok((StatusCode::CREATED, Json(body)));
-    }
-    // Everyone admitted or dropped came before it.
-    let position = u64::try_from(arrival.seq - room.admitted_total - dropped)
-        .unwrap_or(1)
-        .max(1);
-    // Admit at once when there is room, unless an admission is under way.
-    let admitted_now = store::queue::admit(&state.pool, &state.settings, false)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "opportunistic admission failed; the workers will admit");
-            0
-        });
-    let mut status = QueueStatus::Waiting;
-    if admitted_now > 0 {
-        status = store::queue::status_of(&state.pool, arrival.token).await?;
-    }
+    // Taken in a batch with concurrent arrivals (see `arrivals`); alone if
+    // that batch failed, so the error is this request's own.
+    let arrived = match state.arrivals.submit(entering).await {
+        Some(arrived) => arrived,
+        None => arrivals::arrive(&state.pool, &state.settings, &[entering])
+            .await?
+            .pop()
+            .unwrap_or(Arrived::NoConcert),
+    };
+    let (code, at) = match arrived {
+        Arrived::NoConcert => {
+            return Err(ApiError::not_found(
+                ErrorCode::ConcertNotFound,
+                format!("no concert {}", entering.concert),
+            ))
+        }
+        Arrived::Existing(at) => (StatusCode::OK, at),
+        Arrived::New(at) => (StatusCode::CREATED, at),
+    };
     let place = Place {
-        status,
-        position: Some(if status == QueueStatus::Waiting {
-            position
-        } else {
-            0
-        }),
-        sale_opens_at,
+        status: at.status,
+        position: at.position,
+        sale_opens_at: at.sale_opens_at,
     };
-    let body = entry_body(&state, user, concert, arrival.token, place);
-    Ok((StatusCode::CREATED, Json(body)))
+    let body = entry_body(&state, user, entering.concert, at.token, place);
+    Ok((code, Json(body)))
 }
 
 /// Where an entry stands, as its answers show it.
