@@ -4,28 +4,36 @@
 //! what lets a crowd at the opening second get into line quickly. Within a
 //! batch, arrivals take their places in the order the API accepted them.
 //!
-//! A batch that fails sends each of its requests back to run alone (see
-//! [`crate::batch`]), so an error is always the request's own.
+//! The user's key is checked in the same transaction, one statement for the
+//! batch. A batch that fails sends each of its requests back to run alone
+//! (see [`crate::batch`]), so an error is always the request's own.
 
 use crate::batch::Batcher;
 use chrono::{DateTime, Duration, Utc};
 use domain::queue::QueueStatus;
 use domain::{ConcertId, TokenId, UserId};
 use std::collections::HashMap;
-use store::queue::{Arrival, EntryRow};
+use store::arrivals::Arrival;
+use store::queue::EntryRow;
 use store::PgPool;
 use uuid::Uuid;
 
-/// A user (whose key was checked) entering the room of a concert.
+/// A user entering the room of a concert with the hash of the key they
+/// presented (checked with the batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entering {
     pub user: UserId,
     pub concert: ConcertId,
+    pub key_hash: [u8; 32],
 }
 
 /// Where an arrival ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arrived {
+    /// There is no such user.
+    NoUser,
+    /// The key is not the user's.
+    WrongKey,
     /// There is no such concert.
     NoConcert,
     /// The user's live entry: re-entering never moves anyone (`200`).
@@ -63,24 +71,48 @@ pub async fn arrive(
 ) -> Result<Vec<Arrived>, store::Error> {
     let idle = Duration::seconds(i64::from(settings.queue_idle_timeout_seconds));
     let mut out: Vec<Arrived> = vec![Arrived::NoConcert; batch.len()];
-    let mut concerts: Vec<ConcertId> = batch.iter().map(|e| e.concert).collect();
+    let mut tx = pool.begin().await?;
+    let users: Vec<Uuid> = batch.iter().map(|e| e.user.0).collect();
+    let keys = store::users::key_hashes_of(&mut tx, &users).await?;
+    let mut key_ok = vec![false; batch.len()];
+    for (i, entering) in batch.iter().enumerate() {
+        out[i] = match keys.get(&entering.user.0) {
+            None => Arrived::NoUser,
+            // Digests of 244-bit random keys: comparing them reveals
+            // nothing useful, but compare in constant time anyway.
+            Some(Some(stored)) if constant_time_eq(stored, &entering.key_hash) => {
+                key_ok[i] = true;
+                Arrived::NoConcert
+            }
+            Some(_) => Arrived::WrongKey,
+        };
+    }
+    let mut concerts: Vec<ConcertId> = (0..batch.len())
+        .filter(|i| key_ok[*i])
+        .map(|i| batch[i].concert)
+        .collect();
     concerts.sort_unstable_by_key(|c| c.0);
     concerts.dedup();
-    let mut tx = pool.begin().await?;
+    // Whether a room that took new places had free capacity as its last
+    // admission counted it: only then is admitting at once worth a
+    // transaction (in a burst the room is full after the first batch; the
+    // workers' admission job runs a few times a second anyway).
+    let mut room_free = false;
     // Rooms in one order, so two batches queue instead of deadlocking.
     for concert in concerts {
-        let Some(room) = store::queue::lock_room(&mut tx, concert).await? else {
+        let Some(room) = store::arrivals::lock_room(&mut tx, concert).await? else {
             continue;
         };
         let mine: Vec<usize> = (0..batch.len())
-            .filter(|i| batch[*i].concert == concert)
+            .filter(|i| key_ok[*i] && batch[*i].concert == concert)
             .collect();
         let users: Vec<Uuid> = mine.iter().map(|i| batch[*i].user.0).collect();
-        let live: HashMap<Uuid, EntryRow> = store::queue::live_entries_of(&mut tx, concert, &users)
-            .await?
-            .into_iter()
-            .map(|row| (row.user_id, row))
-            .collect();
+        let live: HashMap<Uuid, EntryRow> =
+            store::arrivals::live_entries_of(&mut tx, concert, &users)
+                .await?
+                .into_iter()
+                .map(|row| (row.user_id, row))
+                .collect();
         let (mut dropped, mut logged, mut last) =
             (room.dropped_total, room.drops_logged, room.last_seq);
         let sale_opens_at = room.sale_opens_at.filter(|_| room.before_opening);
@@ -101,7 +133,7 @@ pub async fn arrive(
                     let position = match visible {
                         QueueStatus::Waiting if entry.prequeue => None,
                         QueueStatus::Waiting => Some(
-                            store::queue::waiting_ahead_of(&mut tx, concert, row.seq).await? + 1,
+                            store::arrivals::waiting_ahead_of(&mut tx, concert, row.seq).await? + 1,
                         ),
                         _ => Some(0),
                     };
@@ -120,7 +152,7 @@ pub async fn arrive(
                     dropped += 1;
                     logged += 1;
                 }
-                store::queue::close_entry(&mut tx, row, logged).await?;
+                store::arrivals::close_entry(&mut tx, row, logged).await?;
             }
             last += 1;
             let arrival = Arrival {
@@ -146,10 +178,16 @@ pub async fn arrive(
             placed.insert(user.0, place);
             out[i] = Arrived::New(place);
         }
-        store::queue::append_many(&mut tx, concert, &new, (dropped, logged)).await?;
+        let capacity = room
+            .queue_capacity
+            .map_or(i64::from(settings.queue_active_capacity), i64::from);
+        room_free |= !room.before_opening && !new.is_empty() && room.active_now < capacity;
+        store::arrivals::append_many(&mut tx, concert, &new, (dropped, logged)).await?;
     }
     tx.commit().await?;
-    admit_at_once(pool, settings, &mut out).await?;
+    if room_free {
+        admit_at_once(pool, settings, &mut out).await?;
+    }
     Ok(out)
 }
 
@@ -179,7 +217,7 @@ async fn admit_at_once(
     if admitted <= 0 {
         return Ok(());
     }
-    let statuses = store::queue::statuses_of(pool, &waiting).await?;
+    let statuses = store::arrivals::statuses_of(pool, &waiting).await?;
     for arrived in out.iter_mut() {
         if let Arrived::New(place) = arrived {
             if statuses.get(&place.token) == Some(&QueueStatus::Active) {
@@ -189,4 +227,9 @@ async fn admit_at_once(
         }
     }
     Ok(())
+}
+
+/// Equal slices, compared without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

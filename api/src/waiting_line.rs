@@ -74,6 +74,9 @@ pub struct WaitingLine {
     idle: Duration,
     /// Tokens of the waiting entries that polled since the last flush.
     seen: Mutex<HashSet<Uuid>>,
+    /// Bumped after every refresh that changed a room, so event streams
+    /// wake on a change instead of each reading its entry on a timer.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl WaitingLine {
@@ -84,7 +87,23 @@ impl WaitingLine {
             rooms: RwLock::default(),
             idle,
             seen: Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Wakes its holder after each refresh that changed some room.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The position of the placed entry `seq` of the room of `concert` if
+    /// the index knows it still waits; `None` when it left the line (was
+    /// admitted or dropped) or the room is not followed yet: then only its
+    /// row can say where it stands.
+    pub fn waiting_position(&self, concert: i64, seq: i64) -> Option<u64> {
+        let rooms = self.rooms.read().ok()?;
+        let line = &rooms.get(&concert)?.line;
+        line.is_waiting(seq).then(|| line.position(seq))
     }
 
     /// The 1-based position of the placed waiting entry `seq` of the room
@@ -131,6 +150,13 @@ impl WaitingLine {
         }
     }
 
+    /// How often an open event stream marks its waiting entry as seen: a
+    /// third of the idle timeout, so with the flush delay the written marks
+    /// stay well inside it.
+    pub fn stream_mark_interval(&self) -> Duration {
+        (self.idle / 3).max(Duration::from_millis(50))
+    }
+
     /// How often the polls' marks are written down: well inside the idle
     /// timeout, so a polling entry is never dropped.
     pub fn seen_flush_interval(&self) -> Duration {
@@ -157,6 +183,7 @@ impl WaitingLine {
     /// it every [`REFRESH_INTERVAL`].
     pub async fn refresh(&self, pool: &PgPool) -> Result<(), store::Error> {
         let states = store::queue::room_states(pool).await?;
+        let mut changed = false;
         for state in states {
             let applied = self
                 .rooms
@@ -170,17 +197,27 @@ impl WaitingLine {
             } else {
                 Vec::new()
             };
-            self.apply(state, &drops);
+            changed |= self.apply(state, &drops);
+        }
+        if changed {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }
 
-    /// Applies one room's reading and the drops read after it.
-    fn apply(&self, state: RoomState, drops: &[(i64, i64)]) {
+    /// Applies one room's reading and the drops read after it; whether
+    /// anything a reader sees moved.
+    fn apply(&self, state: RoomState, drops: &[(i64, i64)]) -> bool {
         let Ok(mut rooms) = self.rooms.write() else {
-            return;
+            return false;
         };
         let room = rooms.entry(state.concert_id).or_default();
+        let before = (
+            room.line.frontier(),
+            room.applied,
+            room.active,
+            room.sale_opens_at,
+        );
         room.line.advance(state.frontier, state.last_seq);
         for (_, seq) in drops {
             room.line.drop_at(*seq);
@@ -203,6 +240,13 @@ impl WaitingLine {
         {
             room.admissions.pop_front();
         }
+        before
+            != (
+                room.line.frontier(),
+                room.applied,
+                room.active,
+                room.sale_opens_at,
+            )
     }
 
     /// Refreshes every [`REFRESH_INTERVAL`] and flushes the seen marks every

@@ -42,6 +42,14 @@ impl RoomLine {
         u64::try_from(ahead).unwrap_or(0) + 1
     }
 
+    /// Whether the entry at `seq` (placed in this room) still waits: it is
+    /// above the frontier and did not drop out. An event stream asks this
+    /// before reading its entry, so a stream reads only when its entry left
+    /// the line.
+    pub fn is_waiting(&self, seq: i64) -> bool {
+        seq > self.frontier && !self.drops.contains(seq)
+    }
+
     /// How many entries wait in the room.
     pub fn waiting(&self) -> u64 {
         let above = self.last_seq - self.frontier;
@@ -84,6 +92,13 @@ impl Drops {
             self.tree[j] += 1;
             j += j & j.wrapping_neg();
         }
+    }
+
+    fn contains(&self, seq: i64) -> bool {
+        usize::try_from(seq - self.base - 1)
+            .ok()
+            .and_then(|i| self.flags.get(i))
+            .is_some_and(|dropped| *dropped)
     }
 
     /// Drops at places `base+1 ..= seq`.
@@ -151,6 +166,20 @@ impl Drops {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_waits_until_the_frontier_passes_it_or_it_drops_out() {
+        let mut line = RoomLine::default();
+        line.advance(2, 10);
+        line.drop_at(5);
+        assert!(!line.is_waiting(2), "admitted");
+        assert!(line.is_waiting(3));
+        assert!(!line.is_waiting(5), "dropped");
+        assert!(line.is_waiting(11), "placed after the last reading");
+        line.advance(4, 10);
+        assert!(!line.is_waiting(3));
+        assert!(line.is_waiting(6));
+    }
 
     /// The position by counting, to check the tree against.
     fn counted(frontier: i64, dropped: &[i64], seq: i64) -> u64 {

@@ -8,6 +8,7 @@
 //! `&mut PgConnection` (a `Transaction` derefs to one); the others take the
 //! pool.
 
+pub mod arrivals;
 pub mod balances;
 pub mod catalog;
 pub mod commands;

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::UserId;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Registers `user` with the hash of its key and a balance of 0.
@@ -28,14 +29,16 @@ pub async fn by_key_hash(
     Ok(row.map(|(user, now)| (UserId(user), now)))
 }
 
-/// The key hash of `user`: `None` if there is no such user, `Some(None)` for
-/// a user without a key.
-pub async fn key_hash_of(
-    pool: &PgPool,
-    user: UserId,
-) -> Result<Option<Option<Vec<u8>>>, sqlx::Error> {
-    sqlx::query_scalar("select key_hash from users where user_id = $1")
-        .bind(user.0)
-        .fetch_optional(pool)
-        .await
+/// The stored key hash of each of `users` that exists (`None` inside for a
+/// user without a key): one statement for a batch of arrivals.
+pub async fn key_hashes_of(
+    conn: &mut PgConnection,
+    users: &[Uuid],
+) -> Result<HashMap<Uuid, Option<Vec<u8>>>, sqlx::Error> {
+    let rows: Vec<(Uuid, Option<Vec<u8>>)> =
+        sqlx::query_as("select user_id, key_hash from users where user_id = any($1)")
+            .bind(users)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
 }

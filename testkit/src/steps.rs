@@ -30,7 +30,7 @@ impl TestApp {
             .map(|_| (uuid::Uuid::new_v4(), UserKey::generate()))
             .collect();
         let ids: Vec<uuid::Uuid> = users.iter().map(|(id, _)| *id).collect();
-        let hashes: Vec<Vec<u8>> = users.iter().map(|(_, key)| key.hash()).collect();
+        let hashes: Vec<Vec<u8>> = users.iter().map(|(_, key)| key.hash().to_vec()).collect();
         sqlx::query(
             "insert into users (user_id, key_hash) select * from unnest($1::uuid[], $2::bytea[])",
         )

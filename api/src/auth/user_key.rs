@@ -56,8 +56,8 @@ impl UserKey {
     }
 
     /// What the database keeps and looks keys up by.
-    pub fn hash(&self) -> Vec<u8> {
-        Sha256::digest(self.0.as_bytes()).to_vec()
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
     }
 }
 

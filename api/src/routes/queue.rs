@@ -1,6 +1,6 @@
 use crate::arrivals::{self, Arrived, Entering};
 use crate::auth::entry::EntryOf;
-use crate::auth::{caller_of, user_key};
+use crate::auth::{caller_of, user_key, Caller};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::{uuid_id, JsonBody};
 use crate::http::rate_limit::Limited;
@@ -41,20 +41,8 @@ pub async fn enter(
     let user = UserId(uuid_id(&body.user_id, "user_id")?);
     tracing::Span::current().record("user_id", tracing::field::display(user));
     // The user's own key, not their id alone (SPEC "Tokens"): anyone may
-    // know a user id; only its user has the key.
+    // know a user id; only its user has the key. Checked with the batch.
     let key = user_key(&headers).ok_or(ApiError::InvalidCredentials)?;
-    let Some(stored) = store::users::key_hash_of(&state.pool, user).await? else {
-        return Err(ApiError::not_found(
-            ErrorCode::UserNotFound,
-            format!("no user {user}"),
-        ));
-    };
-    // Digests of 244-bit random keys: comparing them reveals nothing useful,
-    // but compare in constant time anyway.
-    let matches = stored.is_some_and(|h| constant_time_eq(&h, &key.hash()));
-    if !matches {
-        return Err(ApiError::InvalidCredentials);
-    }
     if body.concert_id <= 0 {
         return Err(ApiError::Validation(
             "concert_id must be a positive integer".into(),
@@ -63,6 +51,7 @@ pub async fn enter(
     let entering = Entering {
         user,
         concert: ConcertId(body.concert_id),
+        key_hash: key.hash(),
     };
     // Taken in a batch with concurrent arrivals (see `arrivals`); alone if
     // that batch failed, so the error is this request's own.
@@ -74,6 +63,13 @@ pub async fn enter(
             .unwrap_or(Arrived::NoConcert),
     };
     let (code, at) = match arrived {
+        Arrived::NoUser => {
+            return Err(ApiError::not_found(
+                ErrorCode::UserNotFound,
+                format!("no user {user}"),
+            ))
+        }
+        Arrived::WrongKey => return Err(ApiError::InvalidCredentials),
         Arrived::NoConcert => {
             return Err(ApiError::not_found(
                 ErrorCode::ConcertNotFound,
@@ -158,9 +154,9 @@ pub async fn status(
     current_status(&state, token_id).await.map(Json)
 }
 
-/// The status of the entry of `token_id` now, as a poll or an event stream
-/// tells it; either keeps a waiting entry from being dropped as idle.
-pub(super) async fn current_status(
+/// The status of the entry of `token_id` now, as a poll tells it; it keeps
+/// a waiting entry from being dropped as idle.
+async fn current_status(
     state: &AppState,
     token_id: TokenId,
 ) -> Result<QueueStatusResponse, ApiError> {
@@ -172,11 +168,27 @@ pub(super) async fn current_status(
         // Written with the other polls' marks, well inside the idle timeout.
         state.line.mark_seen(token_id);
     }
+    Ok(status_of(state, &caller))
+}
+
+/// The status object of `caller`'s entry as just read, with its position
+/// from this instance's index of the room.
+pub(super) fn status_of(state: &AppState, caller: &Caller) -> QueueStatusResponse {
     let position = match caller.status {
         QueueStatus::Waiting if caller.entry.prequeue => None,
         QueueStatus::Waiting => Some(state.line.position(caller.concert_id.0, caller.seq)),
         _ => Some(0),
     };
+    status_with(state, caller, position)
+}
+
+/// The status object of `caller`'s entry with `position` (as the index says
+/// while the entry waits).
+pub(super) fn status_with(
+    state: &AppState,
+    caller: &Caller,
+    position: Option<u64>,
+) -> QueueStatusResponse {
     let active_until = match caller.status {
         QueueStatus::Active => caller.entry.active_until,
         _ => None,
@@ -186,13 +198,13 @@ pub(super) async fn current_status(
         position,
         sale_opens_at: caller.sale_opens_at,
     };
-    Ok(status_body(
+    status_body(
         state,
         caller.user_id,
         caller.concert_id,
         place,
         active_until,
-    ))
+    )
 }
 
 fn status_body(
@@ -212,9 +224,4 @@ fn status_body(
         active_until,
         sale_opens_at: place.sale_opens_at,
     }
-}
-
-/// Equal slices, compared without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
