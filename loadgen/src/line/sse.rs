@@ -273,7 +273,12 @@ async fn stream(
 ) -> Events {
     let mut events = Events::new();
     let mut permit = Some(permit);
-    let mut response = match client.get(&*endpoint).bearer_auth(&*token).send().await {
+    // A connection the API never answers must not outlive the phase.
+    let sent = tokio::select! {
+        _ = stop.changed() => return events,
+        sent = client.get(&*endpoint).bearer_auth(&*token).send() => sent,
+    };
+    let mut response = match sent {
         Ok(r) if r.status().as_u16() == 200 => r,
         Ok(r) => {
             shared.fail(format!("HTTP {}", r.status().as_u16()));
