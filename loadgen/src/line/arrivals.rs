@@ -154,7 +154,7 @@ pub async fn run(line: &Line, fields: &mut Map<String, Value>) -> anyhow::Result
             Some((seq, s.token?))
         })
         .collect();
-    entries.sort_unstable_by(|x, y| y.0.cmp(&x.0));
+    entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     Ok(Burst {
         concert,
         capacity: CAPACITY,
