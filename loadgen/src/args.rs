@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use std::path::PathBuf;
 
 pub const USAGE: &str = "usage: loadgen [--quick] [options]
+       loadgen line [--quick] [options]   (the waiting room; see loadgen line --help)
 
 Runs the whole benchmark against an API that is already up (scripts/bench
 starts one): setup, a stepped reserve ramp, a latency run at half the
@@ -185,7 +186,7 @@ impl Args {
     }
 }
 
-fn num<T: std::str::FromStr>(flag: &str, value: &str) -> anyhow::Result<T> {
+pub fn num<T: std::str::FromStr>(flag: &str, value: &str) -> anyhow::Result<T> {
     value
         .parse()
         .map_err(|_| anyhow::anyhow!("{flag}: not a valid number: {value:?}"))

@@ -4,6 +4,7 @@
 mod args;
 mod chart;
 mod cpu;
+mod line;
 mod open_loop;
 mod phases;
 mod report;
@@ -20,6 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("line") {
+        return line::main(std::env::args().skip(2));
+    }
     let args = Args::parse(std::env::args().skip(1))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
