@@ -292,3 +292,39 @@ async fn a_user_paying_for_two_seats_with_money_for_one_never_goes_negative() {
         "sold"
     );
 }
+
+#[tokio::test]
+async fn paying_in_one_concert_releases_the_other_holds_there_and_keeps_a_hold_in_another_concert()
+{
+    let app = spawn_app_with(&[("MAX_HOLDS_PER_USER", "3")]).await;
+    let price = 30_000;
+    let here = app.add_performance(price).await;
+    let elsewhere_concert = app.add_concert(None, None).await;
+    let elsewhere = app.add_performance_of(elsewhere_concert, price).await;
+    let (user, token) = app.active_user().await;
+    let other_room = json_of(
+        app.enter_room(&user, elsewhere_concert).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let other_token = text(&other_room["token"]);
+    app.wait_until_active(&other_token).await;
+
+    let paid = app.hold(&token, here, 1).await;
+    let released = app.hold(&token, here, 2).await;
+    let kept = app.hold(&other_token, elsewhere, 1).await;
+    json_of(app.charge(&token, price).await, StatusCode::OK).await;
+    let request =
+        text(&json_of(app.pay(&token, &paid).await, StatusCode::ACCEPTED).await["request_id"]);
+    assert_eq!(app.outcome(&token, &request).await["status"], "succeeded");
+
+    let mine = my_reservations(&app, &other_token).await;
+    assert_eq!(mine.get(&paid), Some(&"paid".to_owned()));
+    assert_eq!(mine.get(&released), Some(&"expired".to_owned()));
+    assert_eq!(mine.get(&kept), Some(&"held".to_owned()), "{mine:?}");
+    // Only the paying concert's token ended: the other is still active.
+    assert_eq!(app.queue_status(&token).await["status"], "expired");
+    assert_eq!(app.queue_status(&other_token).await["status"], "active");
+    let (_, watcher) = app.active_user_in(elsewhere_concert).await;
+    assert_eq!(app.seat_status(&watcher, elsewhere, 1).await, "held");
+}
