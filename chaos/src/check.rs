@@ -360,6 +360,22 @@ async fn check_history(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<V
                     );
                 }
             }
+            OpKind::Cancel { reservation_id } => {
+                let became = result["status"].as_str().unwrap_or_default();
+                let ok = ["cancelled", "refunded"].contains(&became)
+                    && reservations
+                        .get(reservation_id)
+                        .is_some_and(|r| r.3 == became);
+                if !ok {
+                    out.push(
+                        Violation::new(
+                            "history vs DB: a succeeded cancel left its reservation cancelled or refunded",
+                            format!("request {id}: result {result}, row {:?}", reservations.get(reservation_id)),
+                        )
+                        .about(id.clone()),
+                    );
+                }
+            }
             OpKind::Charge { .. } => {}
         }
     }
@@ -389,11 +405,16 @@ async fn check_history(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<V
             }
         }
     }
+    // A paid reservation changes only by its owner's refund (whose ledger
+    // entry and cancel request the invariants check).
     for (rid, user) in input.seen_paid {
-        if reservations.get(rid).is_none_or(|r| r.3 != "paid") {
+        if reservations
+            .get(rid)
+            .is_none_or(|r| r.3 != "paid" && r.3 != "refunded")
+        {
             out.push(
                 Violation::new(
-                    "history vs DB: a reservation read as paid stays paid",
+                    "history vs DB: a reservation read as paid stays paid (or refunded)",
                     format!(
                         "reservation {rid} (user {user}) is {:?}",
                         reservations.get(rid)

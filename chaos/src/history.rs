@@ -83,6 +83,12 @@ pub enum OpKind {
         /// The hold to pay.
         reservation_id: String,
     },
+    /// `POST /v1/reservations/{id}/cancel` (a command): a hold released or
+    /// a paid seat refunded.
+    Cancel {
+        /// The reservation to cancel.
+        reservation_id: String,
+    },
 }
 
 impl OpKind {
@@ -92,6 +98,7 @@ impl OpKind {
             OpKind::Charge { .. } => "charge",
             OpKind::Reserve { .. } => "reserve",
             OpKind::Pay { .. } => "pay",
+            OpKind::Cancel { .. } => "cancel",
         }
     }
 }

@@ -432,7 +432,8 @@ pub async fn run_user(ctx: Arc<Ctx>, mut user: User) -> User {
                 false
             }
             19..=63 => reserve_some(&ctx, &mut user).await,
-            64..=93 => pay_some(&ctx, &mut user).await,
+            64..=90 => pay_some(&ctx, &mut user).await,
+            91..=95 => cancel_some(&ctx, &mut user).await,
             _ => {
                 let token = user.token.clone();
                 let a = ctx
@@ -519,7 +520,7 @@ async fn command(
     mut rng: Rng,
     mut op: OpRecord,
     token: String,
-    path: &'static str,
+    path: &str,
     body: Value,
 ) -> CommandResult {
     ctx.send_op(&mut rng, &mut op, path, &token, &body).await;
@@ -655,6 +656,46 @@ async fn pay_some(ctx: &Ctx, user: &mut User) -> bool {
     }
     let results = futures::future::join_all(tasks).await;
     results.iter().any(|r| r.token_problem || r.paid)
+}
+
+/// Cancels one of the user's held or paid reservations with the user's key
+/// (a refund for a paid one, which frees the seat for others to race for);
+/// true if the user must re-enter the queue.
+async fn cancel_some(ctx: &Ctx, user: &mut User) -> bool {
+    let key = user.key.clone();
+    let a = ctx
+        .call(
+            &mut user.rng,
+            Method::GET,
+            "/v1/reservations",
+            Some(&key),
+            None,
+            None,
+        )
+        .await;
+    let list: Vec<Value> = match (a.status, a.body) {
+        (Some(200), Some(Value::Array(list))) => list,
+        _ => return false,
+    };
+    let live: Vec<String> = list
+        .iter()
+        .filter(|r| matches!(r["status"].as_str(), Some("held" | "paid")))
+        .filter_map(|r| r["reservation_id"].as_str().map(str::to_owned))
+        .collect();
+    let Some(reservation_id) = user.rng.pick(&live).cloned() else {
+        return reserve_some(ctx, user).await;
+    };
+    let op = ctx.new_op(
+        user,
+        OpKind::Cancel {
+            reservation_id: reservation_id.clone(),
+        },
+        "x",
+    );
+    let path = format!("/v1/reservations/{reservation_id}/cancel");
+    let rng = Rng::new(user.rng.next_u64());
+    let result = command(ctx, rng, op, key, &path, json!({})).await;
+    result.token_problem
 }
 
 /// After the last fault, API instance `api` must take a charge (200) and a

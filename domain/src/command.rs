@@ -30,6 +30,14 @@ pub enum Command {
         performance_id: PerformanceId,
         seat_number: SeatNumber,
     },
+    /// Release a hold or refund a paid seat (rule 10). Keyed by the seat, so
+    /// it is applied in order with that seat's holds and payments; the
+    /// worker re-reads the reservation.
+    Cancel {
+        reservation_id: ReservationId,
+        performance_id: PerformanceId,
+        seat_number: SeatNumber,
+    },
 }
 
 impl Command {
@@ -39,6 +47,7 @@ impl Command {
         match self {
             Self::Reserve { .. } => RequestKind::Reserve,
             Self::Pay { .. } => RequestKind::Pay,
+            Self::Cancel { .. } => RequestKind::Cancel,
         }
     }
 
@@ -51,6 +60,11 @@ impl Command {
                 seat_number,
             }
             | Self::Pay {
+                performance_id,
+                seat_number,
+                ..
+            }
+            | Self::Cancel {
                 performance_id,
                 seat_number,
                 ..

@@ -51,6 +51,9 @@ pub struct Settings {
     pub active_token_ttl_seconds: u32,
     pub queue_idle_timeout_seconds: u32,
     pub max_holds_per_user: u32,
+    /// A paid seat is refunded only if its performance starts more than
+    /// this many seconds from now (`REFUND_CUTOFF_SECONDS`, rule 10).
+    pub refund_cutoff_seconds: u32,
     pub seat_command_partitions: u32,
     pub worker_metrics_addr: SocketAddr,
     pub kafka_topic_prefix: String,
@@ -167,6 +170,10 @@ impl Settings {
                 &get("QUEUE_IDLE_TIMEOUT_SECONDS", "60"),
             )?,
             max_holds_per_user: parse_count("MAX_HOLDS_PER_USER", &get("MAX_HOLDS_PER_USER", "1"))?,
+            refund_cutoff_seconds: parse_limit(
+                "REFUND_CUTOFF_SECONDS",
+                &get("REFUND_CUTOFF_SECONDS", "86400"),
+            )?,
             seat_command_partitions: parse_count(
                 "SEAT_COMMAND_PARTITIONS",
                 &get("SEAT_COMMAND_PARTITIONS", "16"),

@@ -3,6 +3,7 @@
 //! rules that decide them. Nothing here does I/O, so every rule is unit-tested
 //! on its own.
 
+pub mod cancel;
 pub mod command;
 pub mod config;
 pub mod ids;

@@ -37,6 +37,15 @@ impl Money {
         self.0
     }
 
+    /// `self + other`, or `None` when that would pass [`BALANCE_LIMIT`]: a
+    /// refund may not lift a balance above it.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0
+            .checked_add(other.0)
+            .filter(|v| *v <= BALANCE_LIMIT)
+            .map(Money)
+    }
+
     /// `self - other`, or `None` when that would go below zero.
     pub fn checked_sub(self, other: Money) -> Option<Money> {
         self.0.checked_sub(other.0).filter(|v| *v >= 0).map(Money)

@@ -12,6 +12,7 @@ use std::fmt;
 pub enum RequestKind {
     Reserve,
     Pay,
+    Cancel,
 }
 
 impl RequestKind {
@@ -20,6 +21,7 @@ impl RequestKind {
         match self {
             Self::Reserve => "reserve",
             Self::Pay => "pay",
+            Self::Cancel => "cancel",
         }
     }
 
@@ -28,6 +30,7 @@ impl RequestKind {
         match s {
             "reserve" => Some(Self::Reserve),
             "pay" => Some(Self::Pay),
+            "cancel" => Some(Self::Cancel),
             _ => None,
         }
     }
@@ -100,12 +103,18 @@ pub enum RejectReason {
     TokenNotActive,
     /// The message could not be decoded or has an unknown version.
     InvalidCommand,
+    /// The reservation was already released or refunded (rule 10).
+    AlreadyCancelled,
+    /// The performance starts within `REFUND_CUTOFF_SECONDS` (rule 10).
+    RefundClosed,
+    /// The refund would lift the balance above the limit (rule 10).
+    BalanceLimit,
 }
 
 impl RejectReason {
     /// Every reason, so `parse` can search them and tests can check that the
     /// document lists each one.
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 13] = [
         Self::SeatTaken,
         Self::HoldLimit,
         Self::ReservationNotFound,
@@ -116,6 +125,9 @@ impl RejectReason {
         Self::SeatNotFound,
         Self::TokenNotActive,
         Self::InvalidCommand,
+        Self::AlreadyCancelled,
+        Self::RefundClosed,
+        Self::BalanceLimit,
     ];
 
     /// The SPEC's code, as clients see it in `reason` and the requests table
@@ -132,6 +144,9 @@ impl RejectReason {
             Self::SeatNotFound => "SEAT_NOT_FOUND",
             Self::TokenNotActive => "TOKEN_NOT_ACTIVE",
             Self::InvalidCommand => "INVALID_COMMAND",
+            Self::AlreadyCancelled => "ALREADY_CANCELLED",
+            Self::RefundClosed => "REFUND_CLOSED",
+            Self::BalanceLimit => "BALANCE_LIMIT",
         }
     }
 

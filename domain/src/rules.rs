@@ -80,6 +80,10 @@ pub enum StoredReservation {
     Held,
     Paid,
     Expired,
+    /// A hold its owner released (rule 10).
+    Cancelled,
+    /// A paid seat its owner gave back for a refund (rule 10).
+    Refunded,
 }
 
 impl StoredReservation {
@@ -89,6 +93,8 @@ impl StoredReservation {
             Self::Held => "held",
             Self::Paid => "paid",
             Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -98,6 +104,8 @@ impl StoredReservation {
             "held" => Some(Self::Held),
             "paid" => Some(Self::Paid),
             "expired" => Some(Self::Expired),
+            "cancelled" => Some(Self::Cancelled),
+            "refunded" => Some(Self::Refunded),
             _ => None,
         }
     }
@@ -153,7 +161,10 @@ pub fn decide_pay(
     }
     match r.status.visible(r.held_until, now) {
         StoredReservation::Paid => Err(RejectReason::AlreadyPaid),
-        StoredReservation::Expired => Err(RejectReason::HoldExpired),
+        // A released or refunded reservation has no hold left to pay.
+        StoredReservation::Expired | StoredReservation::Cancelled | StoredReservation::Refunded => {
+            Err(RejectReason::HoldExpired)
+        }
         StoredReservation::Held => balance
             .checked_sub(r.price)
             .ok_or(RejectReason::InsufficientBalance),

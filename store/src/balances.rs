@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub enum LedgerKind {
     Charge,
     Payment,
+    /// A paid seat given back (rule 10); its reference is the reservation.
+    Refund,
 }
 
 impl LedgerKind {
@@ -20,6 +22,7 @@ impl LedgerKind {
         match self {
             Self::Charge => "charge",
             Self::Payment => "payment",
+            Self::Refund => "refund",
         }
     }
 }
@@ -85,6 +88,25 @@ pub async fn debit(
             .bind(amount)
             .execute(conn)
             .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives `amount` back to `user`'s balance unless that would pass
+/// [`domain::BALANCE_LIMIT`]; whether it did (the database's own guard,
+/// whatever the rules decided).
+pub async fn credit(
+    conn: &mut PgConnection,
+    user: UserId,
+    amount: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update users set balance = balance + $2 where user_id = $1 and balance + $2 <= $3",
+    )
+    .bind(user.0)
+    .bind(amount)
+    .bind(domain::BALANCE_LIMIT)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -210,16 +210,28 @@ pub struct Reservation {
     pub held_until: DateTime<Utc>,
     /// The concert of its performance.
     pub concert_id: ConcertId,
+    /// When its performance starts (the refund cutoff counts from it).
+    pub starts_at: DateTime<Utc>,
 }
 
-type ReservationRow = (Uuid, Uuid, i64, i16, i64, String, DateTime<Utc>, i64);
+type ReservationRow = (
+    Uuid,
+    Uuid,
+    i64,
+    i16,
+    i64,
+    String,
+    DateTime<Utc>,
+    i64,
+    DateTime<Utc>,
+);
 
 /// The columns of [`ReservationRow`], from `reservations r join performances p`.
 const RESERVATION_COLUMNS: &str = "r.reservation_id, r.user_id, r.performance_id, r.seat_number, \
-     r.price, r.status, r.held_until, p.concert_id";
+     r.price, r.status, r.held_until, p.concert_id, p.starts_at";
 
 fn reservation(
-    (id, user, performance, seat, price, status, held_until, concert): ReservationRow,
+    (id, user, performance, seat, price, status, held_until, concert, starts_at): ReservationRow,
 ) -> Reservation {
     Reservation {
         reservation_id: ReservationId(id),
@@ -230,6 +242,7 @@ fn reservation(
         status: StoredReservation::parse(&status).unwrap_or(StoredReservation::Expired),
         held_until,
         concert_id: ConcertId(concert),
+        starts_at,
     }
 }
 
@@ -257,7 +270,8 @@ pub async fn find(pool: &PgPool, id: ReservationId) -> Result<Option<Reservation
     Ok(row.map(reservation))
 }
 
-/// The reservation `id`, locked until the transaction ends (a payment).
+/// The reservation `id`, locked until the transaction ends (a payment or
+/// a cancel).
 pub async fn lock(
     conn: &mut PgConnection,
     id: ReservationId,

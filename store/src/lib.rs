@@ -10,6 +10,7 @@
 
 pub mod arrivals;
 pub mod balances;
+pub mod cancels;
 pub mod catalog;
 pub mod commands;
 pub mod error;

@@ -35,6 +35,30 @@ impl TestApp {
         )
     }
 
+    /// A cancel of `reservation` (of `seat` of `performance`) by `user`,
+    /// under a new request id, as the API would publish it (a cancel
+    /// carries no token).
+    pub fn cancel_command(
+        &self,
+        user: &str,
+        reservation: &str,
+        performance: i64,
+        seat: i64,
+    ) -> CommandEnvelope {
+        let reservation = uuid::Uuid::parse_str(reservation).unwrap_or_else(|e| panic!("{e}"));
+        let seat_number = SeatNumber::parse(seat).unwrap_or_else(|e| panic!("{e}"));
+        CommandEnvelope::new(
+            RequestId::new(),
+            UserId::parse(user).unwrap_or_else(|e| panic!("{e}")),
+            TokenId(uuid::Uuid::nil()),
+            Command::Cancel {
+                reservation_id: domain::ReservationId(reservation),
+                performance_id: PerformanceId(performance),
+                seat_number,
+            },
+        )
+    }
+
     /// A reserve as the API would publish it for `Idempotency-Key: key`:
     /// the key's request id and the hash of that body.
     pub fn keyed_reserve(

@@ -34,16 +34,17 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Rule 6 and the ledger: charges become balances and payments, nothing
-/// else.
+/// Rule 6 and the ledger: charges become balances and payments, refunds
+/// turn payments back into balances, nothing else.
 pub const MONEY: &[Invariant] = &[
     Invariant {
-        name: "money conserved: sum(balances) + sum(payments) = sum(charges)",
+        name: "money conserved: sum(balances) + sum(payments) - sum(refunds) = sum(charges)",
         sql: "select * from (
              select (select coalesce(sum(balance), 0) from users)::bigint as balances,
                     (select coalesce(sum(amount), 0) from payments)::bigint as payments,
+                    (select coalesce(sum(refunded), 0) from payments)::bigint as refunds,
                     (select coalesce(sum(amount), 0) from ledger where kind = 'charge')::bigint as charges) t
-          where balances + payments <> charges",
+          where balances + payments - refunds <> charges",
     },
     Invariant {
         name: "every balance is the sum of the user's ledger",
@@ -76,6 +77,15 @@ pub const MONEY: &[Invariant] = &[
           where p.payment_id is null or l.entry_id is null or l.amount <> -p.amount
              or l.user_id <> p.user_id",
     },
+    Invariant {
+        name: "every refund has its ledger row, of the price, for a refunded reservation, and back",
+        sql: "select r.reservation_id, r.status, r.price, p.refunded, l.entry_id, l.amount as ledger_amount
+           from (select * from ledger where kind = 'refund') l
+           full join (select * from payments where refunded > 0) p on p.reservation_id = l.reference
+           left join reservations r on r.reservation_id = coalesce(p.reservation_id, l.reference)
+          where l.entry_id is null or p.payment_id is null or r.status <> 'refunded'
+             or l.amount <> r.price or p.refunded <> r.price or l.user_id <> p.user_id",
+    },
 ];
 
 /// Rules 3 to 5: a seat is held by one user at a time and sold once, to the
@@ -88,9 +98,10 @@ pub const SEATS: &[Invariant] = &[
           group by 1, 2 having count(*) > 1",
     },
     Invariant {
-        name: "no seat sold twice (payments per seat)",
+        name: "no seat sold twice (payments not refunded per seat)",
         sql: "select r.performance_id, r.seat_number, count(*) as payments, array_agg(p.payment_id) as payment_ids
            from payments p join reservations r using (reservation_id)
+          where p.refunded < p.amount
           group by 1, 2 having count(*) > 1",
     },
     Invariant {
@@ -104,10 +115,11 @@ pub const SEATS: &[Invariant] = &[
              or (s.sold and s.reservation_id is distinct from r.reservation_id)",
     },
     Invariant {
-        name: "a reservation is paid exactly when it has a payment",
-        sql: "select r.reservation_id, r.status, p.payment_id
+        name: "a reservation is paid (or refunded) exactly when it has a payment",
+        sql: "select r.reservation_id, r.status, p.payment_id, p.refunded
            from reservations r full join payments p using (reservation_id)
-          where (r.status = 'paid') is distinct from (p.payment_id is not null)",
+          where (r.status in ('paid', 'refunded')) is distinct from (p.payment_id is not null)
+             or (r.status = 'refunded') is distinct from (coalesce(p.refunded, 0) > 0)",
     },
     Invariant {
         name: "a payment is the reservation's price, paid by its holder",
@@ -116,13 +128,14 @@ pub const SEATS: &[Invariant] = &[
           where p.amount <> r.price or p.user_id <> r.user_id",
     },
     Invariant {
-        name: "no hold is taken on a seat after it was sold",
-        sql: "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, r.performance_id, r.seat_number
+        name: "no hold is taken on a seat while it is sold",
+        sql: "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, p.refunded_at, r.performance_id, r.seat_number
            from payments p
            join reservations sold using (reservation_id)
            join reservations r
              on r.performance_id = sold.performance_id and r.seat_number = sold.seat_number
-          where r.reservation_id <> sold.reservation_id and r.created_at > p.paid_at",
+          where r.reservation_id <> sold.reservation_id and r.created_at > p.paid_at
+            and (p.refunded_at is null or r.created_at < p.refunded_at)",
     },
     Invariant {
         name: "at most one live hold per seat",
@@ -185,6 +198,16 @@ pub const COMMANDS: &[Invariant] = &[
                              where p.payment_id::text = q.result ->> 'payment_id'
                                and p.reservation_id::text = q.result ->> 'reservation_id'
                                and p.user_id = q.user_id)",
+    },
+    Invariant {
+        name: "each refund made by exactly one succeeded cancel request",
+        sql: "select l.reference, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
+           from ledger l
+           left join requests q
+             on q.kind = 'cancel' and q.status = 'succeeded' and q.result ->> 'status' = 'refunded'
+            and q.result ->> 'reservation_id' = l.reference::text
+          where l.kind = 'refund'
+          group by l.reference having count(q.request_id) <> 1",
     },
     Invariant {
         name: "a final request has a reason exactly when rejected",

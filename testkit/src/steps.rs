@@ -204,6 +204,31 @@ impl TestApp {
         panic!("request {request_id} still pending: {last}");
     }
 
+    /// `POST /v1/reservations/{reservation}/cancel` with `credential` (a
+    /// queue token or a user key) and no body.
+    pub async fn cancel(&self, credential: &str, reservation: &str) -> Response {
+        self.client
+            .post(format!(
+                "{}/v1/reservations/{reservation}/cancel",
+                self.address
+            ))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST cancel: {e}"))
+    }
+
+    /// Cancels `reservation` and waits for the outcome.
+    pub async fn cancelled(&self, credential: &str, reservation: &str) -> Value {
+        let accepted = json_of(
+            self.cancel(credential, reservation).await,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+        self.outcome(credential, &text(&accepted["request_id"]))
+            .await
+    }
+
     /// `POST /v1/balance/charges` of `amount`, without an idempotency key.
     pub async fn charge(&self, token: &str, amount: i64) -> Response {
         self.post(

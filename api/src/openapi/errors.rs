@@ -104,6 +104,9 @@ error_set! {
     PayErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, NotYourReservation,
         ReservationNotFound, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable,
         DatabaseUnavailable, InternalError];
+    /// The cancel command: any credential of the reservation's owner.
+    CancelErrors => [ValidationError, InvalidToken, NotYourReservation, ReservationNotFound,
+        IdempotencyKeyReused, BrokerUnavailable, DatabaseUnavailable, InternalError];
     /// A request's outcome.
     RequestErrors => [ValidationError, InvalidToken, RequestNotFound, DatabaseUnavailable,
         InternalError];

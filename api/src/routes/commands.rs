@@ -13,7 +13,7 @@ use domain::queue::QueueStatus;
 use domain::wire::{Accepted, PayRequest, RequestOutcome, ReserveRequest};
 use domain::{
     Command, CommandEnvelope, PerformanceId, RequestId, RequestKind, RequestStatus, ReservationId,
-    SeatNumber,
+    SeatNumber, TokenId, UserId,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -43,7 +43,9 @@ pub async fn reserve(
     JsonBody(body): JsonBody<ReserveRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("reserve", &body);
-    if let Some(original) = retried(&state, &caller, RequestKind::Reserve, &key, &hash).await? {
+    if let Some(original) =
+        retried(&state, caller.user_id, RequestKind::Reserve, &key, &hash).await?
+    {
         return Ok(original);
     }
     require_active(&caller)?;
@@ -64,7 +66,15 @@ pub async fn reserve(
         performance_id: performance,
         seat_number: body.seat_number,
     };
-    submit(&state, &caller, key, &headers, command, hash).await
+    submit(
+        &state,
+        (caller.user_id, caller.token_id),
+        key,
+        &headers,
+        command,
+        hash,
+    )
+    .await
 }
 
 /// `POST /v1/payments`: 202 once the pay command is on Kafka, keyed by the
@@ -93,7 +103,7 @@ pub async fn pay(
     JsonBody(body): JsonBody<PayRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let hash = body_hash("pay", &body);
-    if let Some(original) = retried(&state, &caller, RequestKind::Pay, &key, &hash).await? {
+    if let Some(original) = retried(&state, caller.user_id, RequestKind::Pay, &key, &hash).await? {
         return Ok(original);
     }
     require_active(&caller)?;
@@ -118,21 +128,29 @@ pub async fn pay(
         performance_id: found.performance_id,
         seat_number,
     };
-    submit(&state, &caller, key, &headers, command, hash).await
+    submit(
+        &state,
+        (caller.user_id, caller.token_id),
+        key,
+        &headers,
+        command,
+        hash,
+    )
+    .await
 }
 
 /// The original `202` of a command retried with its `Idempotency-Key`,
 /// answered before the token is checked: a payment expires the token that
 /// made it (see [`idempotency`]).
-async fn retried(
+pub(super) async fn retried(
     state: &AppState,
-    caller: &Caller,
+    user: UserId,
     kind: RequestKind,
     key: &IdempotencyKey,
     hash: &str,
 ) -> Result<Option<(StatusCode, Json<Accepted>)>, ApiError> {
     let key = key.0.as_deref();
-    let earlier = idempotency::accepted_before(state, caller.user_id, kind, key, hash).await?;
+    let earlier = idempotency::accepted_before(state, user, kind, key, hash).await?;
     Ok(earlier.map(accepted))
 }
 
@@ -147,19 +165,21 @@ fn require_active(caller: &Caller) -> Result<(), ApiError> {
 
 /// Publishes a command and records it as pending. Kafka first: if the broker
 /// refuses, nothing is recorded (SPEC rule 9); if the API dies after
-/// publishing, the worker records the outcome anyway.
-async fn submit(
+/// publishing, the worker records the outcome anyway. `sender` is the user
+/// and the token the command was sent with (the worker re-checks that token
+/// for the commands that need an active one).
+pub(super) async fn submit(
     state: &AppState,
-    caller: &Caller,
+    (user, token): (UserId, TokenId),
     key: IdempotencyKey,
     headers: &HeaderMap,
     command: Command,
     hash: String,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let kind = command.kind();
-    let request_id = idempotency::command_id(caller.user_id, kind, key.0.as_deref());
+    let request_id = idempotency::command_id(user, kind, key.0.as_deref());
     let trace_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    let envelope = CommandEnvelope::new(request_id, caller.user_id, caller.token_id, command)
+    let envelope = CommandEnvelope::new(request_id, user, token, command)
         .with_trace_id(trace_id)
         .with_body_hash(key.0.is_some().then(|| hash.clone()));
     state
@@ -169,7 +189,7 @@ async fn submit(
         .map_err(ApiError::BrokerUnavailable)?;
     let row = PendingRequest {
         request_id,
-        user_id: caller.user_id,
+        user_id: user,
         kind,
         body_hash: hash,
     };

@@ -3,6 +3,7 @@
 //! from one list, so the two cannot drift apart.
 
 mod balance;
+mod cancel;
 mod catalog;
 mod commands;
 mod docs;
@@ -44,6 +45,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::seats))
         .routes(routes!(commands::reserve, catalog::my_reservations))
         .routes(routes!(commands::pay))
+        .routes(routes!(cancel::cancel))
         .routes(routes!(commands::request_status))
         .routes(routes!(balance::balance))
         .routes(routes!(balance::charge))

@@ -2,6 +2,7 @@
 //! (testkit), against the real broker and Postgres. The workers' own tests
 //! are in workers/tests.
 
+mod cancel;
 mod charges;
 mod conservation;
 mod edge;

@@ -21,7 +21,7 @@ pub use commands::{Accepted, RequestOutcome, Reservation};
 pub use queue::{QueueEntry, QueueStatusResponse};
 pub use requests::{ChargeRequest, EnterQueueRequest, PayRequest, RegisterRequest, ReserveRequest};
 pub use responses::{Balance, Health, NewUser, Readiness};
-pub use results::{PayResult, RequestResult, ReserveResult};
+pub use results::{CancelResult, PayResult, RequestResult, ReserveResult};
 
 #[cfg(all(test, feature = "openapi"))]
 mod tests {

@@ -54,7 +54,7 @@ pub struct PayResult {
 #[cfg_attr(
     feature = "openapi",
     schema(
-        description = "The `result` of a succeeded command: a `ReserveResult` or a `PayResult` by `kind`."
+        description = "The `result` of a succeeded command: a `ReserveResult`, a `PayResult` or a `CancelResult` by `kind`."
     )
 )]
 #[serde(untagged)]
@@ -63,6 +63,22 @@ pub enum RequestResult {
     Reserve(ReserveResult),
     /// A succeeded payment.
     Pay(PayResult),
+    /// A succeeded cancel.
+    Cancel(CancelResult),
+}
+
+/// The `result` of a succeeded cancel (rule 10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CancelResult {
+    /// The reservation cancelled.
+    pub reservation_id: uuid::Uuid,
+    /// `cancelled` for a released hold, `refunded` for a refunded seat.
+    pub status: crate::rules::StoredReservation,
+    /// KRW given back: the price for a refund, 0 for a hold.
+    pub refund: i64,
+    /// The balance after the cancel.
+    pub balance_after: i64,
 }
 
 #[cfg(test)]

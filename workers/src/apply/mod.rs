@@ -5,10 +5,12 @@
 //!
 //! Following one command: [`apply_batch`] decodes it, sets aside a body that
 //! lost its `Idempotency-Key` and a duplicate, re-checks its token, then
-//! hands it to [`reserve`] (runs of reserves, decided together) or [`pay`];
+//! hands it to [`reserve`] (runs of reserves, decided together), [`pay`]
+//! or [`cancel`] (which needs no active token);
 //! an undecodable message goes to [`poison`]. Outcomes are written and
 //! announced in the same transaction.
 
+mod cancel;
 mod pay;
 mod poison;
 mod reserve;
@@ -59,6 +61,8 @@ pub enum ApplyError {
 pub struct Rules {
     pub hold_ttl: Duration,
     pub max_holds_per_user: u32,
+    /// `REFUND_CUTOFF_SECONDS` (rule 10).
+    pub refund_cutoff: Duration,
 }
 
 impl Rules {
@@ -67,6 +71,7 @@ impl Rules {
         Self {
             hold_ttl: Duration::seconds(i64::from(settings.hold_ttl_seconds)),
             max_holds_per_user: settings.max_holds_per_user,
+            refund_cutoff: Duration::seconds(i64::from(settings.refund_cutoff_seconds)),
         }
     }
 }
@@ -154,6 +159,23 @@ pub async fn apply_batch(
             continue;
         }
         let kind = env.command.kind();
+        // A cancel is sent with any credential of its user: no token to
+        // check (the reservation's owner is checked instead).
+        if let Command::Cancel { reservation_id, .. } = env.command {
+            run.flush(&mut tx, rules, now, &mut records, &mut outcomes)
+                .await?;
+            let decision = cancel::cancel(
+                &mut tx,
+                now,
+                rules.refund_cutoff,
+                env.user_id,
+                reservation_id,
+            )
+            .await?;
+            outcomes[i] = Outcome::of(kind, &decision);
+            records.push(finished(env, decision));
+            continue;
+        }
         // The concert the command's token is active for, if it still is.
         let concert = tokens
             .get(&env.token_id)
@@ -178,6 +200,8 @@ pub async fn apply_batch(
                 outcomes[i] = Outcome::of(kind, &decision);
                 records.push(finished(env, decision));
             }
+            // Decided above, before the token check.
+            Command::Cancel { .. } => {}
         }
     }
     run.flush(&mut tx, rules, now, &mut records, &mut outcomes)

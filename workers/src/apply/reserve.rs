@@ -76,7 +76,7 @@ async fn decide(
                 performance_id,
                 seat_number,
             } => Some((performance_id.0, seat_number.get())),
-            Command::Pay { .. } => None,
+            Command::Pay { .. } | Command::Cancel { .. } => None,
         })
         .collect();
     let user_ids: Vec<Uuid> = run.iter().map(|(env, _)| env.user_id.0).collect();

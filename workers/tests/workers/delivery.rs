@@ -37,6 +37,45 @@ async fn a_command_delivered_twice_has_one_effect() {
 }
 
 #[tokio::test]
+async fn a_refund_delivered_twice_gives_the_money_back_once() {
+    let app = spawn_app().await;
+    let price = 35_000;
+    let performance = app.add_performance(price).await;
+    let (user, token) = app.active_user().await;
+    let reservation = app.hold(&token, performance, 8).await;
+    json_of(app.charge(&token, price).await, StatusCode::OK).await;
+    let paid = json_of(app.pay(&token, &reservation).await, StatusCode::ACCEPTED).await;
+    let paid = app
+        .outcome(&token, testkit::text(&paid["request_id"]).as_str())
+        .await;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+
+    let twice = app.cancel_command(&user, &reservation, performance, 8);
+    let sentinel = app.cancel_command(&user, &reservation, performance, 8);
+    app.publish(&[&twice, &twice, &sentinel]).await;
+    let sentinel_done = format!(
+        "select count(*) from requests where request_id = '{}' and status <> 'pending'",
+        sentinel.request_id
+    );
+    eventually(Duration::from_secs(20), || async {
+        app.number(&sentinel_done).await == 1
+    })
+    .await;
+    let key = app.key_of(&user);
+    let first = app.outcome(&key, &twice.request_id.to_string()).await;
+    assert_eq!(first["result"]["status"], "refunded", "{first}");
+    let second = app.outcome(&key, &sentinel.request_id.to_string()).await;
+    assert_eq!(second["reason"], "ALREADY_CANCELLED", "{second}");
+    assert_eq!(app.balance_of(&key).await, price);
+    assert_eq!(
+        app.number("select count(*) from ledger where kind = 'refund'")
+            .await,
+        1
+    );
+    testkit::invariants::assert_holds(testkit::invariants::all(&app.pool).await);
+}
+
+#[tokio::test]
 async fn offsets_are_stored_only_after_the_transaction_commits() {
     let mut app = spawn_app().await;
     let performance = app.add_performance(50_000).await;
