@@ -258,6 +258,19 @@ test('queue, hold, charge and pay through the page', async () => {
   );
   assert.equal((await call('GET', '/v1/queue/status', { token })).data.status, 'expired');
 
+  // The receipt lists the ticket with a Cancel button: cancelling refunds
+  // it (the show is weeks away) and puts the seat back on sale.
+  const ticket = '#tickets .ticket[data-status="paid"]';
+  await page.waitForSelector(`${ticket} .cancel-ticket`);
+  assert.match(await page.textContent(ticket), /Seat 7/);
+  await page.click(`${ticket} .cancel-ticket`);
+  await page.waitForSelector('#tickets .ticket[data-status="refunded"]');
+  assert.match(await page.textContent('#notice'), /Cancelled/);
+  await page.waitForFunction(() => document.getElementById('balance').textContent.includes('200,000'));
+  await shot('05-refunded.png');
+  const after = (await call('GET', '/v1/reservations', { token })).data;
+  assert.deepEqual(after.map((r) => r.status), ['refunded']);
+
   assert.deepEqual(pageErrors, []);
 });
 

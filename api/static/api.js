@@ -22,6 +22,8 @@ const MESSAGES = {
   BALANCE_LIMIT: 'That would lift your balance above ₩1,000,000,000. Add a smaller amount.',
   RESERVATION_NOT_FOUND: 'That reservation no longer exists. Hold a seat again.',
   NOT_YOUR_RESERVATION: 'That reservation belongs to someone else.',
+  ALREADY_CANCELLED: 'That ticket is already cancelled.',
+  REFUND_CLOSED: 'The refund window for this show has closed: it starts too soon to cancel.',
   SEAT_NOT_FOUND: 'That seat does not exist.',
   PERFORMANCE_NOT_FOUND: 'That date is no longer on sale.',
   CONCERT_NOT_FOUND: 'That concert is no longer on sale.',
@@ -135,9 +137,9 @@ export async function api(method, path, { body, auth = true, idempotencyKey } = 
 }
 
 // Long-polls a command until a worker has decided it.
-export async function outcome(requestId) {
+export async function outcome(requestId, auth = true) {
   for (let i = 0; i < 9; i += 1) {
-    const { data } = await api('GET', `/v1/requests/${encodeURIComponent(requestId)}?wait_ms=10000`);
+    const { data } = await api('GET', `/v1/requests/${encodeURIComponent(requestId)}?wait_ms=10000`, { auth });
     if (data.status !== 'pending') return data;
   }
   throw new ApiError('TIMEOUT', 0);

@@ -6,6 +6,7 @@ import {
   randomKey, show, stopAll, stopTimer, storage, when, won,
 } from './api.js';
 import { checkStatus, expire } from './queue.js';
+import { showTickets } from './tickets.js';
 
 const SEATS_POLL_MS = 3000;
 
@@ -279,6 +280,7 @@ function done(hold, payment) {
     receipt.append(dt, dd);
   }
   show('done');
+  showTickets();
 }
 
 export async function charge(event) {

@@ -129,6 +129,7 @@ async fn page_asset(Path(file): Path<String>) -> Response {
         "api.js" => (include_str!("../../static/api.js"), JS),
         "queue.js" => (include_str!("../../static/queue.js"), JS),
         "booking.js" => (include_str!("../../static/booking.js"), JS),
+        "tickets.js" => (include_str!("../../static/tickets.js"), JS),
         "app.css" => (
             include_str!("../../static/app.css"),
             "text/css; charset=utf-8",
