@@ -72,6 +72,9 @@ pub struct Settings {
     pub rate_limit_per_ip_per_minute: u32,
     /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpAddr>,
+    /// The bearer token of the admin endpoints (`ADMIN_TOKEN`); `None`
+    /// (unset or empty) turns them off, so they answer `404`.
+    pub admin_token: Option<Secret>,
 }
 
 /// Which Kafka consumer group protocol the workers speak.
@@ -113,6 +116,29 @@ impl GroupProtocol {
 /// Shortest `TOKEN_SECRET` accepted: 128 bits of hex, so tokens cannot be
 /// forged by guessing the key.
 pub const MIN_TOKEN_SECRET_LEN: usize = 32;
+
+/// Shortest `ADMIN_TOKEN` accepted (SPEC: at least 32 characters), so the
+/// admin endpoints cannot be opened by guessing.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// Reads `ADMIN_TOKEN`: unset or blank turns the admin endpoints off; when
+/// set it must be at least [`MIN_ADMIN_TOKEN_LEN`] visible ASCII characters
+/// (it travels in an `Authorization` header).
+fn parse_admin_token(value: Option<String>) -> Result<Option<Secret>, ConfigError> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let visible = value.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if value.len() < MIN_ADMIN_TOKEN_LEN || !visible {
+        return Err(ConfigError {
+            var: "ADMIN_TOKEN",
+            problem: format!(
+                "must be at least {MIN_ADMIN_TOKEN_LEN} visible ASCII characters, without spaces (or unset to turn the admin endpoints off)"
+            ),
+        });
+    }
+    Ok(Some(Secret::new(value)))
+}
 
 impl Settings {
     /// Reads the process environment.
@@ -190,6 +216,7 @@ impl Settings {
                 &get("RATE_LIMIT_PER_IP_PER_MINUTE", "60"),
             )?,
             trusted_proxies: parse_addresses("TRUSTED_PROXIES", &get("TRUSTED_PROXIES", ""))?,
+            admin_token: parse_admin_token(lookup("ADMIN_TOKEN"))?,
         })
     }
 
@@ -256,6 +283,7 @@ mod tests {
     use std::collections::HashMap;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const ADMIN: &str = "admin-0123456789abcdef0123456789ab";
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let env: HashMap<String, String> = pairs
@@ -285,6 +313,7 @@ mod tests {
         assert_eq!(s.kafka_group_protocol, GroupProtocol::Consumer);
         assert_eq!(s.rate_limit_per_ip_per_minute, 60);
         assert!(s.trusted_proxies.is_empty());
+        assert!(s.admin_token.is_none());
         assert_eq!(s.command_topic(), "concert.seat-commands");
         assert_eq!(s.consumer_group(), "concert.workers");
         assert!(s.replay_group().starts_with("concert.replay-"));
@@ -343,10 +372,28 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_token_is_optional_but_long_when_set() {
+        let blank = settings(&[("TOKEN_SECRET", SECRET), ("ADMIN_TOKEN", " ")]);
+        assert!(blank.map(|s| s.admin_token.is_none()).unwrap_or(false));
+        for bad in ["short", "0123456789abcdef 0123456789abcdef"] {
+            let err = settings(&[("TOKEN_SECRET", SECRET), ("ADMIN_TOKEN", bad)])
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(err.var, "ADMIN_TOKEN", "{bad}");
+            assert!(!err.to_string().contains(bad));
+        }
+        let s = settings(&[("TOKEN_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.admin_token.as_ref().map(Secret::expose), Some(ADMIN));
+    }
+
+    #[test]
     fn secrets_do_not_print() {
-        let s = settings(&[("TOKEN_SECRET", SECRET)]).unwrap_or_else(|e| panic!("{e}"));
+        let s = settings(&[("TOKEN_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN)])
+            .unwrap_or_else(|e| panic!("{e}"));
         let shown = format!("{s:?}");
         assert!(!shown.contains(SECRET));
+        assert!(!shown.contains(ADMIN));
         assert!(!shown.contains("postgres://"));
     }
 }
