@@ -4,6 +4,7 @@
 //! on its own.
 
 pub mod cancel;
+pub mod catalog;
 pub mod command;
 pub mod config;
 pub mod ids;

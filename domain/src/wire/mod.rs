@@ -9,19 +9,26 @@
 //! Every type is `Serialize` and `Deserialize`. Fields that may be `null` are
 //! `Option`s that are always written (never skipped), as the API answers them.
 
+mod admin;
 mod catalog;
 mod commands;
 mod queue;
 mod requests;
 mod responses;
 mod results;
+mod tickets;
 
+pub use admin::{
+    AdminConcert, AdminPerformance, ConcertChanges, NewConcertRequest, NewPerformanceRequest,
+    PerformanceReport, PriceRange,
+};
 pub use catalog::{Concert, Performance, Seat, SeatMap};
 pub use commands::{Accepted, RequestOutcome, Reservation};
 pub use queue::{QueueEntry, QueueStatusResponse};
 pub use requests::{ChargeRequest, EnterQueueRequest, PayRequest, RegisterRequest, ReserveRequest};
 pub use responses::{Balance, Health, NewUser, Readiness};
 pub use results::{CancelResult, PayResult, RequestResult, ReserveResult};
+pub use tickets::{Ticket, TicketStatus};
 
 #[cfg(all(test, feature = "openapi"))]
 mod tests {
