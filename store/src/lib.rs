@@ -8,6 +8,7 @@
 //! `&mut PgConnection` (a `Transaction` derefs to one); the others take the
 //! pool.
 
+pub mod admin;
 pub mod arrivals;
 pub mod balances;
 pub mod cancels;
@@ -20,6 +21,7 @@ pub mod payments;
 pub mod pool;
 pub mod queue;
 pub mod requests;
+pub mod tickets;
 pub mod users;
 
 pub use error::{classify, ErrorClass};
