@@ -1,8 +1,10 @@
 //! Who is calling: the credential extractors ([`AnyToken`] for endpoints any
 //! valid token may use, [`ActiveToken`] for those that need an admitted one
 //! (SPEC rule 2), [`AnyCredential`] for those that also take the user's
-//! key), the HMAC queue tokens and the user keys.
+//! key), [`admin::Admin`] for the operators' endpoints, the HMAC queue
+//! tokens and the user keys.
 
+pub mod admin;
 pub mod entry;
 pub mod token;
 pub mod user_key;
@@ -96,7 +98,7 @@ pub fn user_key(headers: &HeaderMap) -> Option<UserKey> {
 }
 
 /// The credentials of the request's `Bearer` authorization, if any.
-fn bearer_in(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_in(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -110,6 +110,20 @@ error_set! {
     /// A request's outcome.
     RequestErrors => [ValidationError, InvalidToken, RequestNotFound, DatabaseUnavailable,
         InternalError];
+    /// Making a concert (admin). `404 NOT_FOUND`: `ADMIN_TOKEN` is unset, so
+    /// the admin endpoints are off.
+    AdminConcertErrors => [ValidationError, InvalidToken, NotFound, PayloadTooLarge, UnsupportedMediaType,
+        DatabaseUnavailable, InternalError];
+    /// Changing a concert (admin): `409 SALE_ALREADY_OPEN` for a new
+    /// opening once the sale has opened.
+    AdminChangeConcertErrors => [ValidationError, InvalidToken, ConcertNotFound, NotFound, SaleAlreadyOpen,
+        PayloadTooLarge, UnsupportedMediaType, DatabaseUnavailable, InternalError];
+    /// Adding a performance (admin).
+    AdminPerformanceErrors => [ValidationError, InvalidToken, ConcertNotFound, NotFound, PayloadTooLarge,
+        UnsupportedMediaType, DatabaseUnavailable, InternalError];
+    /// A performance's report (admin).
+    AdminReportErrors => [ValidationError, InvalidToken, PerformanceNotFound, NotFound, DatabaseUnavailable,
+        InternalError];
     /// The metrics, which fail only if they cannot be encoded.
     MetricsErrors => [InternalError];
 }

@@ -25,6 +25,9 @@ use utoipa::{Modify, OpenApi};
 /// The name of the bearer security scheme in the document.
 pub const BEARER: &str = "queue_token";
 
+/// The name of the admin endpoints' security scheme (`ADMIN_TOKEN`).
+pub const ADMIN: &str = "admin";
+
 /// The document's fixed part: its info, tags, the schemas no operation
 /// names (`Problem`, `ErrorCode`, `RejectReason`) and the bearer scheme; the
 /// operations are added by `routes::api_routes`.
@@ -45,6 +48,8 @@ Every response carries `x-request-id` (echoed when the client sent one).",
         (name = "catalog", description = "Concerts, dates and seats"),
         (name = "commands", description = "Holds and payments, decided by the workers"),
         (name = "balance", description = "The prepaid balance"),
+        (name = "admin", description = "Operators: concerts, performances and reports, with `Authorization: Bearer <ADMIN_TOKEN>`; \
+every admin endpoint is `404` while `ADMIN_TOKEN` is unset"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "page", description = "The waiting-room page and these docs"),
     ),
@@ -53,7 +58,7 @@ Every response carries `x-request-id` (echoed when the client sent one).",
 )]
 pub struct ApiDoc;
 
-/// Adds the bearer security scheme the secured operations name.
+/// Adds the bearer security schemes the secured operations name.
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -70,6 +75,20 @@ impl Modify for BearerScheme {
                          `POST /v1/users`. Entering a waiting room takes the user key; endpoints \
                          marked *active* need a token whose status is `active` (else `403 \
                          TOKEN_NOT_ACTIVE`); the others take the user's key or any of their tokens.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            ADMIN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ADMIN_TOKEN")
+                    .description(Some(
+                        "The operator's `ADMIN_TOKEN` (at least 32 characters). Any other \
+                         credential is `401 INVALID_TOKEN`; while `ADMIN_TOKEN` is unset the admin \
+                         endpoints answer `404`.",
                     ))
                     .build(),
             ),

@@ -18,8 +18,13 @@ const SPEC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/v1/payments"),
     ("get", "/v1/requests/{request_id}"),
     ("get", "/v1/reservations"),
+    ("get", "/v1/tickets"),
     ("get", "/v1/balance"),
     ("post", "/v1/balance/charges"),
+    ("post", "/v1/admin/concerts"),
+    ("patch", "/v1/admin/concerts/{concert_id}"),
+    ("post", "/v1/admin/concerts/{concert_id}/performances"),
+    ("get", "/v1/admin/performances/{performance_id}/report"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -106,10 +111,25 @@ fn token_endpoints_name_the_bearer_scheme_and_their_token_errors() {
         doc["components"]["securitySchemes"][BEARER]["scheme"],
         "bearer"
     );
+    assert_eq!(
+        doc["components"]["securitySchemes"][ADMIN]["scheme"],
+        "bearer"
+    );
     for (method, path, op) in operations(doc) {
-        let secured = op["security"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|r| r.get(BEARER).is_some()));
+        let names = |scheme: &str| {
+            op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get(scheme).is_some()))
+        };
+        let admin = path.starts_with("/v1/admin/");
+        assert_eq!(names(ADMIN), admin, "{method} {path}: admin security");
+        if admin {
+            assert!(
+                op["responses"]["404"].is_object(),
+                "{method} {path}: no 404 for ADMIN_TOKEN unset"
+            );
+        }
+        let secured = names(BEARER) || names(ADMIN);
         let public = matches!(
             path.as_str(),
             "/v1/users"

@@ -2,6 +2,7 @@
 //! through [`api_routes`], which builds the router and the OpenAPI document
 //! from one list, so the two cannot drift apart.
 
+mod admin;
 mod balance;
 mod cancel;
 mod catalog;
@@ -10,6 +11,7 @@ mod docs;
 mod events;
 mod health;
 mod queue;
+mod tickets;
 mod users;
 
 pub use commands::MAX_WAIT_MS;
@@ -35,6 +37,21 @@ use utoipa_axum::routes;
 /// Every documented endpoint: each `routes!` entry adds the handler to the
 /// router and its `#[utoipa::path]` to the document.
 pub fn api_routes() -> OpenApiRouter<AppState> {
+    public_routes().merge(admin_routes())
+}
+
+/// The admin endpoints, mounted only while `ADMIN_TOKEN` is set (SPEC:
+/// otherwise every one is `404`), but always in the document.
+fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin::create_concert))
+        .routes(routes!(admin::update_concert))
+        .routes(routes!(admin::add_performance))
+        .routes(routes!(admin::report))
+}
+
+/// Every endpoint but the admin ones.
+fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::register))
         .routes(routes!(queue::enter))
@@ -47,6 +64,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::pay))
         .routes(routes!(cancel::cancel))
         .routes(routes!(commands::request_status))
+        .routes(routes!(tickets::tickets))
         .routes(routes!(balance::balance))
         .routes(routes!(balance::charge))
         .routes(routes!(health::healthz))
@@ -61,7 +79,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 /// the documented routes, the static files, metrics and every layer.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let (documented, _) = api_routes().split_for_parts();
+    let routes = if state.settings.admin_token.is_some() {
+        api_routes()
+    } else {
+        public_routes()
+    };
+    let (documented, _) = routes.split_for_parts();
     let metrics = match ApiMetrics::new() {
         Ok(m) => Some(Arc::new(m)),
         Err(e) => {

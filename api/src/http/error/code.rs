@@ -28,6 +28,7 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     BalanceLimit,
+    SaleAlreadyOpen,
     PayloadTooLarge,
     IdempotencyKeyReused,
     RateLimited,
@@ -42,7 +43,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the enum, for whoever must go through
     /// them all (the tests; a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::ValidationError,
         Self::InvalidToken,
         Self::InvalidCredentials,
@@ -58,6 +59,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BalanceLimit,
+        Self::SaleAlreadyOpen,
         Self::PayloadTooLarge,
         Self::IdempotencyKeyReused,
         Self::RateLimited,
@@ -81,7 +83,7 @@ impl ErrorCode {
             Self::InvalidToken => (
                 "INVALID_TOKEN",
                 StatusCode::UNAUTHORIZED,
-                "the bearer token is missing, malformed, forged or unknown",
+                "the bearer token is missing, malformed, forged or unknown (on admin endpoints: not `ADMIN_TOKEN`)",
             ),
             Self::InvalidCredentials => (
                 "INVALID_CREDENTIALS",
@@ -139,6 +141,11 @@ impl ErrorCode {
                 "BALANCE_LIMIT",
                 StatusCode::CONFLICT,
                 "the charge would lift the balance above 1,000,000,000",
+            ),
+            Self::SaleAlreadyOpen => (
+                "SALE_ALREADY_OPEN",
+                StatusCode::CONFLICT,
+                "the concert's sale has opened (or opens now), so its `sale_opens_at` can no longer change",
             ),
             Self::PayloadTooLarge => (
                 "PAYLOAD_TOO_LARGE",
