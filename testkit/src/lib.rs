@@ -5,7 +5,8 @@
 //!   tests and the chaos run check the same queries. Always built.
 //! - With the default `stack` feature: where Postgres and Kafka are
 //!   ([`infra`]), the real API and workers in-process ([`TestApp`]), the
-//!   steps a client takes through the HTTP API ([`client`], [`steps`]) and
+//!   steps a client takes through the HTTP API ([`client`], [`steps`]), an
+//!   operator's admin calls ([`admin`]) and
 //!   commands built by hand for the workers' tests ([`commands`]).
 //!
 //! The chaos harness runs real processes and depends on this crate with
@@ -14,6 +15,8 @@
 
 pub mod invariants;
 
+#[cfg(feature = "stack")]
+pub mod admin;
 #[cfg(feature = "stack")]
 pub mod app;
 #[cfg(feature = "stack")]
@@ -25,6 +28,8 @@ pub mod infra;
 #[cfg(feature = "stack")]
 pub mod steps;
 
+#[cfg(feature = "stack")]
+pub use admin::{spawn_admin_app, TEST_ADMIN_TOKEN};
 #[cfg(feature = "stack")]
 pub use app::{spawn_app, spawn_app_with, TestApp};
 #[cfg(feature = "stack")]

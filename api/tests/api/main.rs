@@ -2,6 +2,7 @@
 //! (testkit), against the real broker and Postgres. The workers' own tests
 //! are in workers/tests.
 
+mod admin;
 mod cancel;
 mod charges;
 mod conservation;
@@ -16,4 +17,5 @@ mod queue;
 mod rooms;
 mod security;
 mod slow_clients;
+mod tickets;
 mod validation;
