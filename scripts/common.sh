@@ -81,6 +81,23 @@ ensure_token_secret() {
   export TOKEN_SECRET
 }
 
+# The admin endpoints' token for development (scripts/run): generated once
+# into .local/admin_token, like TOKEN_SECRET. A caller's ADMIN_TOKEN wins.
+ensure_admin_token() {
+  if [[ -z ${ADMIN_TOKEN:-} ]]; then
+    local file="$LOCAL_DIR/admin_token"
+    if [[ ! -s $file ]]; then
+      (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file")
+      log "generated $file"
+    fi
+    ADMIN_TOKEN=$(<"$file")
+    log "admin endpoints on: ADMIN_TOKEN is in $file (ADMIN_TOKEN=\$(cat $file))"
+  else
+    log "admin endpoints on: ADMIN_TOKEN taken from the environment"
+  fi
+  export ADMIN_TOKEN
+}
+
 # ---------------------------------------------------------------- Postgres
 
 pg_host_port() {
