@@ -4,8 +4,9 @@
 
 use crate::app::{spawn_app_with, TestApp};
 use crate::client::json_of;
+use chrono::{Duration, SecondsFormat, Utc};
 use reqwest::{Method, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The `ADMIN_TOKEN` of [`spawn_admin_app`]'s stack.
 pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
@@ -15,7 +16,30 @@ pub async fn spawn_admin_app() -> TestApp {
     spawn_app_with(&[("ADMIN_TOKEN", TEST_ADMIN_TOKEN)]).await
 }
 
+/// `now + days` as the RFC 3339 text a body carries.
+pub fn rfc3339_in(days: i64) -> String {
+    (Utc::now() + Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The body of a performance of `total` seats starting in `days` days,
+/// priced by `prices` (`[{"from_seat", "to_seat", "price"}]`).
+pub fn performance_body(days: i64, total: i64, prices: Value) -> Value {
+    json!({"starts_at": rfc3339_in(days), "total_seats": total, "prices": prices})
+}
+
 impl TestApp {
+    /// How many concerts and performances there are, and the sum of the
+    /// concerts' own room sizes: to check that a refused admin call wrote
+    /// nothing.
+    pub async fn catalog_counts(&self) -> (i64, i64, i64) {
+        (
+            self.number("select count(*) from concerts").await,
+            self.number("select count(*) from performances").await,
+            self.number("select coalesce(sum(queue_capacity), 0)::bigint from concerts")
+                .await,
+        )
+    }
+
     /// `method path` with, when given, a bearer `token` and a JSON body: for
     /// admin calls with any credential.
     pub async fn request(

@@ -3,6 +3,7 @@
 //! are in workers/tests.
 
 mod admin;
+mod admin_rules;
 mod cancel;
 mod charges;
 mod conservation;

@@ -1,16 +1,15 @@
 //! `GET /v1/tickets`: the caller's paid seats with their concert, soonest
 //! performance first, with the user's key or any of their tokens.
 
-use chrono::{Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use testkit::admin::performance_body;
 use testkit::{json_of, problem_code, problem_of, spawn_admin_app, text, uuid_of, TestApp};
 
 /// A one-price performance of the house concert starting in `days` days.
 async fn performance_in(app: &TestApp, days: i64, price: i64) -> i64 {
-    let starts_at = (Utc::now() + Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true);
-    let body = json!({"starts_at": starts_at, "total_seats": 50,
-                      "prices": [{"from_seat": 1, "to_seat": 50, "price": price}]});
+    let prices = json!([{"from_seat": 1, "to_seat": 50, "price": price}]);
+    let body = performance_body(days, 50, prices);
     app.create_performance(app.concert, &body).await["performance_id"]
         .as_i64()
         .unwrap_or_default()
