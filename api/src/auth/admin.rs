@@ -30,7 +30,7 @@ impl FromRequestParts<AppState> for Admin {
             Ok(Admin)
         } else {
             tracing::warn!("an admin endpoint was called without the admin token");
-            Err(ApiError::InvalidToken)
+            Err(ApiError::InvalidAdminToken)
         }
     }
 }

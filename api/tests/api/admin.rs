@@ -58,6 +58,10 @@ async fn a_wrong_or_missing_admin_token_is_401_and_writes_nothing() {
                 .await;
             let problem = problem_of(response, StatusCode::UNAUTHORIZED).await;
             assert_eq!(problem_code(&problem), "INVALID_TOKEN", "{method} {path}");
+            assert!(
+                text(&problem["detail"]).contains("ADMIN_TOKEN"),
+                "{problem}"
+            );
         }
     }
     assert_eq!(app.catalog_counts().await, before);

@@ -26,7 +26,7 @@ pub struct NewConcertRequest {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub artist: String,
     /// When the sale opens (RFC 3339); entries before it form the pre-queue.
-    /// Left out or null: on sale at once.
+    /// Left out, null or a time already past: on sale at once.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
     #[serde(default)]
     pub sale_opens_at: Option<String>,

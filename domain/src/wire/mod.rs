@@ -48,6 +48,16 @@ mod tests {
         assert_eq!(amount["maximum"], crate::MAX_CHARGE);
         let balance = &schema::<Balance>()["properties"]["balance"];
         assert_eq!(balance["maximum"], crate::BALANCE_LIMIT);
+        let price = &schema::<PriceRange>()["properties"]["price"];
+        assert_eq!(price["maximum"], crate::catalog::MAX_SEAT_PRICE);
+        let seats = &schema::<NewPerformanceRequest>()["properties"]["total_seats"];
+        assert_eq!(seats["maximum"], crate::SEATS_PER_PERFORMANCE);
+        for capacity in [
+            &schema::<NewConcertRequest>()["properties"]["queue_capacity"],
+            &schema::<ConcertChanges>()["properties"]["queue_capacity"],
+        ] {
+            assert_eq!(capacity["maximum"], crate::catalog::MAX_QUEUE_CAPACITY);
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum ApiError {
     NotFound { code: ErrorCode, detail: String },
     #[error("the queue token is missing, malformed, forged or unknown")]
     InvalidToken,
+    /// An admin endpoint called without `Authorization: Bearer <ADMIN_TOKEN>`.
+    #[error("admin endpoints take `Authorization: Bearer <ADMIN_TOKEN>`")]
+    InvalidAdminToken,
     #[error("the queue token is not active")]
     TokenNotActive,
     #[error("the queue token is active for another concert's waiting room")]
@@ -66,7 +69,7 @@ impl ApiError {
             Self::NotFound { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. } => *code,
-            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::InvalidToken | Self::InvalidAdminToken => ErrorCode::InvalidToken,
             Self::TokenNotActive => ErrorCode::TokenNotActive,
             Self::TokenNotForConcert => ErrorCode::TokenNotForConcert,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
@@ -174,6 +177,7 @@ mod tests {
     async fn each_error_maps_to_its_status_and_code() {
         let cases = [
             (ApiError::InvalidToken, 401, "INVALID_TOKEN"),
+            (ApiError::InvalidAdminToken, 401, "INVALID_TOKEN"),
             (ApiError::TokenNotActive, 403, "TOKEN_NOT_ACTIVE"),
             (
                 ApiError::IdempotencyKeyReused,
