@@ -16,6 +16,7 @@ const SPEC_ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/v1/performances/{performance_id}/seats"),
     ("post", "/v1/reservations"),
     ("post", "/v1/payments"),
+    ("post", "/v1/reservations/{reservation_id}/cancel"),
     ("get", "/v1/requests/{request_id}"),
     ("get", "/v1/reservations"),
     ("get", "/v1/tickets"),
