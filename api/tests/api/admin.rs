@@ -181,18 +181,9 @@ async fn the_report_adds_up_holds_payments_and_refunds() {
         (&json!(100_000), &json!(0))
     );
 
-    // A refund as rule 10's cancel leaves it: the reservation refunded, the
-    // seat free again.
-    sqlx::query(
-        "with r as (update reservations set status = 'refunded'
-                     where reservation_id = $1 returning performance_id, seat_number)
-         update seats s set sold = false, reservation_id = null, held_until = null
-           from r where s.performance_id = r.performance_id and s.seat_number = r.seat_number",
-    )
-    .bind(testkit::uuid_of(&bought))
-    .execute(&app.pool)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    // The buyer cancels the paid seat (rule 10): refunded, the seat free.
+    let cancelled = app.cancelled(&buyer, &bought).await;
+    assert_eq!(cancelled["result"]["status"], "refunded", "{cancelled}");
     let report = app.report(performance_id).await;
     assert_eq!(
         (&report["available"], &report["held"], &report["sold"]),

@@ -92,12 +92,11 @@ async fn tickets_list_the_callers_paid_seats_with_concert_and_artist_soonest_fir
         );
     }
 
-    // A refunded seat stays on the list, marked so.
-    sqlx::query("update reservations set status = 'refunded' where reservation_id = $1")
-        .bind(uuid_of(&text(&tickets[1]["reservation_id"])))
-        .execute(&app.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    // A seat cancelled with a refund (rule 10) stays on the list, marked so.
+    let cancelled = app
+        .cancelled(&key, &text(&tickets[1]["reservation_id"]))
+        .await;
+    assert_eq!(cancelled["result"]["status"], "refunded", "{cancelled}");
     let after = json_of(app.get("/v1/tickets", Some(&key)).await, StatusCode::OK).await;
     assert_eq!(after[1]["status"], "refunded");
     assert_eq!(after[0]["status"], "paid");
