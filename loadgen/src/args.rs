@@ -64,18 +64,42 @@ pub struct Args {
     pub clk_tck: f64,
 }
 
-impl Args {
-    pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Self> {
-        let raw: Vec<String> = raw.collect();
+/// What every loadgen command reads the same way: `--help` (an error
+/// holding its usage), `--quick`, and the API and database it measures
+/// (defaults from `HTTP_ADDR` and `DATABASE_URL`, as the services read them).
+pub struct Common {
+    pub quick: bool,
+    pub url: String,
+    pub database_url: String,
+}
+
+impl Common {
+    /// Reads them from the options `raw` of a command whose usage is `usage`.
+    pub fn read(raw: &[String], usage: &str) -> anyhow::Result<Self> {
         if raw.iter().any(|a| a == "--help" || a == "-h") {
-            bail!("{USAGE}");
+            bail!("{usage}");
         }
-        let quick = raw.iter().any(|a| a == "--quick");
         let http_addr = std::env::var("HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
-        let mut args = Args {
+        Ok(Self {
+            quick: raw.iter().any(|a| a == "--quick"),
             url: format!("http://{http_addr}"),
             database_url: std::env::var("DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/concert".into()),
+        })
+    }
+}
+
+impl Args {
+    pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Self> {
+        let raw: Vec<String> = raw.collect();
+        let Common {
+            quick,
+            url,
+            database_url,
+        } = Common::read(&raw, USAGE)?;
+        let mut args = Args {
+            url,
+            database_url,
             api_pid: None,
             out: PathBuf::from("docs/bench"),
             quick,

@@ -6,7 +6,7 @@ use domain::UserId;
 use sqlx::PgPool;
 
 /// One paid (or since refunded) seat of a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TicketRow {
     pub payment_id: uuid::Uuid,
     pub reservation_id: uuid::Uuid,
@@ -25,20 +25,7 @@ pub struct TicketRow {
 /// The reservations of `user` with status `paid` or `refunded`, soonest
 /// performance first (then by seat), in one statement.
 pub async fn of_user(pool: &PgPool, user: UserId) -> Result<Vec<TicketRow>, sqlx::Error> {
-    type Row = (
-        uuid::Uuid,
-        uuid::Uuid,
-        i64,
-        String,
-        String,
-        i64,
-        DateTime<Utc>,
-        i16,
-        i64,
-        DateTime<Utc>,
-        String,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
+    sqlx::query_as(
         "select pay.payment_id, r.reservation_id, c.concert_id, c.title, c.artist,
                 r.performance_id, p.starts_at, r.seat_number, r.price, pay.paid_at, r.status
            from reservations r
@@ -50,35 +37,5 @@ pub async fn of_user(pool: &PgPool, user: UserId) -> Result<Vec<TicketRow>, sqlx
     )
     .bind(user.0)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                payment_id,
-                reservation_id,
-                concert_id,
-                title,
-                artist,
-                performance_id,
-                starts_at,
-                seat_number,
-                price,
-                paid_at,
-                status,
-            )| TicketRow {
-                payment_id,
-                reservation_id,
-                concert_id,
-                title,
-                artist,
-                performance_id,
-                starts_at,
-                seat_number,
-                price,
-                paid_at,
-                status,
-            },
-        )
-        .collect())
+    .await
 }

@@ -67,15 +67,14 @@ impl LineArgs {
     /// [`USAGE`].
     pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Self> {
         let raw: Vec<String> = raw.collect();
-        if raw.iter().any(|a| a == "--help" || a == "-h") {
-            bail!("{USAGE}");
-        }
-        let quick = raw.iter().any(|a| a == "--quick");
-        let http_addr = std::env::var("HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+        let crate::args::Common {
+            quick,
+            url,
+            database_url,
+        } = crate::args::Common::read(&raw, USAGE)?;
         let mut a = LineArgs {
-            url: format!("http://{http_addr}"),
-            database_url: std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/concert".into()),
+            url,
+            database_url,
             api_pid: None,
             cpu: Vec::new(),
             clk_tck: 100.0,
