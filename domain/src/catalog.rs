@@ -3,9 +3,28 @@
 //! its seats, and how a sale's opening and the performances are ordered.
 //! Pure, so the admin handlers only parse, ask these and write.
 
-use crate::wire::PriceRange;
 use crate::{InvalidValue, SEATS_PER_PERFORMANCE};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The seats `from_seat..=to_seat` of a new performance, all at `price`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PriceRange {
+    /// The first seat of the range.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50, example = 1))]
+    pub from_seat: i64,
+    /// The last seat of the range (inclusive).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50, example = 10))]
+    pub to_seat: i64,
+    /// KRW, 1..=100,000,000.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 100_000_000, example = 150000)
+    )]
+    pub price: i64,
+}
 
 /// Longest concert title or artist, in characters.
 pub const MAX_NAME_CHARS: usize = 200;

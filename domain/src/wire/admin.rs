@@ -84,24 +84,9 @@ pub struct AdminConcert {
     pub queue_capacity: i64,
 }
 
-/// The seats `from_seat..=to_seat` of a new performance, all at `price`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PriceRange {
-    /// The first seat of the range.
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50, example = 1))]
-    pub from_seat: i64,
-    /// The last seat of the range (inclusive).
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 50, example = 10))]
-    pub to_seat: i64,
-    /// KRW, 1..=100,000,000.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 1, maximum = 100_000_000, example = 150000)
-    )]
-    pub price: i64,
-}
+/// The price ranges of a new performance: a domain value (its rule is in
+/// `catalog`), sent as is.
+pub use crate::catalog::PriceRange;
 
 /// The body of `POST /v1/admin/concerts/{concert_id}/performances`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
