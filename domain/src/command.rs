@@ -23,12 +23,16 @@ pub enum Command {
         performance_id: PerformanceId,
         seat_number: SeatNumber,
     },
-    /// Pay for a held reservation. The seat is carried only to key the
-    /// message; the worker re-reads the reservation.
+    /// Pay for held reservations together. `reservation_id` is the first
+    /// (its seat keys the message); `reservation_ids`, when not empty, names
+    /// them all (a command written before checkouts has only the first).
+    /// The worker re-reads every reservation.
     Pay {
         reservation_id: ReservationId,
         performance_id: PerformanceId,
         seat_number: SeatNumber,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reservation_ids: Vec<ReservationId>,
     },
     /// Release a hold or refund a paid seat (rule 10). Keyed by the seat, so
     /// it is applied in order with that seat's holds and payments; the
@@ -48,6 +52,22 @@ impl Command {
             Self::Reserve { .. } => RequestKind::Reserve,
             Self::Pay { .. } => RequestKind::Pay,
             Self::Cancel { .. } => RequestKind::Cancel,
+        }
+    }
+
+    /// The reservations a payment pays for (the first alone when it names
+    /// no list); none for other commands.
+    pub fn reservations(&self) -> Vec<ReservationId> {
+        match self {
+            Self::Pay {
+                reservation_id,
+                reservation_ids,
+                ..
+            } if reservation_ids.is_empty() => vec![*reservation_id],
+            Self::Pay {
+                reservation_ids, ..
+            } => reservation_ids.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -236,10 +256,35 @@ mod tests {
             reservation_id: ReservationId::new(),
             performance_id: PerformanceId(8),
             seat_number,
+            reservation_ids: Vec::new(),
         };
         assert_eq!(cmd.kind(), RequestKind::Pay);
         assert_eq!(cmd.seat().kafka_key(), "8:50");
         assert_eq!(reserve().command.seat().kafka_key(), "3:9");
+    }
+
+    #[test]
+    fn a_checkout_names_every_reservation_and_a_single_payment_still_decodes() {
+        let seat_number = SeatNumber::parse(4).unwrap_or_else(|e| panic!("{e}"));
+        let (first, second) = (ReservationId::new(), ReservationId::new());
+        let checkout = Command::Pay {
+            reservation_id: first,
+            performance_id: PerformanceId(2),
+            seat_number,
+            reservation_ids: vec![first, second],
+        };
+        assert_eq!(checkout.reservations(), vec![first, second]);
+        let single = Command::Pay {
+            reservation_id: first,
+            performance_id: PerformanceId(2),
+            seat_number,
+            reservation_ids: Vec::new(),
+        };
+        assert_eq!(single.reservations(), vec![first]);
+        // A payment written before checkouts (no `reservation_ids`) decodes.
+        let json = serde_json::to_string(&single).unwrap_or_default();
+        assert!(!json.contains("reservation_ids"), "{json}");
+        assert_eq!(serde_json::from_str::<Command>(&json).ok(), Some(single));
     }
 
     #[test]

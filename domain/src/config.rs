@@ -54,6 +54,8 @@ pub struct Settings {
     /// A paid seat is refunded only if its performance starts more than
     /// this many seconds from now (`REFUND_CUTOFF_SECONDS`, rule 10).
     pub refund_cutoff_seconds: u32,
+    /// Paid seats one user may own per performance (`MAX_TICKETS_PER_USER`).
+    pub max_tickets_per_user: u32,
     pub seat_command_partitions: u32,
     pub worker_metrics_addr: SocketAddr,
     pub kafka_topic_prefix: String,
@@ -196,6 +198,10 @@ impl Settings {
                 &get("QUEUE_IDLE_TIMEOUT_SECONDS", "60"),
             )?,
             max_holds_per_user: parse_count("MAX_HOLDS_PER_USER", &get("MAX_HOLDS_PER_USER", "1"))?,
+            max_tickets_per_user: parse_count(
+                "MAX_TICKETS_PER_USER",
+                &get("MAX_TICKETS_PER_USER", "4"),
+            )?,
             refund_cutoff_seconds: parse_limit(
                 "REFUND_CUTOFF_SECONDS",
                 &get("REFUND_CUTOFF_SECONDS", "86400"),

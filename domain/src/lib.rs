@@ -5,6 +5,7 @@
 
 pub mod cancel;
 pub mod catalog;
+pub mod checkout;
 pub mod command;
 pub mod config;
 pub mod ids;

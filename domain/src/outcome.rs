@@ -109,12 +109,15 @@ pub enum RejectReason {
     RefundClosed,
     /// The refund would lift the balance above the limit (rule 10).
     BalanceLimit,
+    /// The payer would own more than `MAX_TICKETS_PER_USER` paid seats of
+    /// one performance (rule 5).
+    TicketLimit,
 }
 
 impl RejectReason {
     /// Every reason, so `parse` can search them and tests can check that the
     /// document lists each one.
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
         Self::SeatTaken,
         Self::HoldLimit,
         Self::ReservationNotFound,
@@ -128,6 +131,7 @@ impl RejectReason {
         Self::AlreadyCancelled,
         Self::RefundClosed,
         Self::BalanceLimit,
+        Self::TicketLimit,
     ];
 
     /// The SPEC's code, as clients see it in `reason` and the requests table
@@ -147,6 +151,7 @@ impl RejectReason {
             Self::AlreadyCancelled => "ALREADY_CANCELLED",
             Self::RefundClosed => "REFUND_CLOSED",
             Self::BalanceLimit => "BALANCE_LIMIT",
+            Self::TicketLimit => "TICKET_LIMIT",
         }
     }
 
@@ -218,6 +223,7 @@ mod tests {
         let ok = Decision::Succeeded(crate::wire::RequestResult::Pay(crate::wire::PayResult {
             payment_id: uuid::Uuid::new_v4(),
             reservation_id: uuid::Uuid::new_v4(),
+            reservation_ids: Vec::new(),
             amount: 1,
             paid_at: chrono::DateTime::UNIX_EPOCH,
             balance_after: 0,

@@ -1,7 +1,7 @@
 //! The seat, hold and payment rules (SPEC rules 3 to 5), decided from a
 //! snapshot of state read inside the worker's transaction.
 
-use crate::{Money, RejectReason, UserId};
+use crate::RejectReason;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -138,39 +138,6 @@ pub fn decide_reserve(
     Ok(now + hold_ttl)
 }
 
-/// A reservation as the payment rule needs to see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReservationState {
-    pub owner: UserId,
-    pub status: StoredReservation,
-    pub held_until: DateTime<Utc>,
-    pub price: Money,
-}
-
-/// Rule 5: the caller's own live hold is paid from the balance; the result is
-/// the balance after payment.
-pub fn decide_pay(
-    reservation: Option<ReservationState>,
-    payer: UserId,
-    balance: Money,
-    now: DateTime<Utc>,
-) -> Result<Money, RejectReason> {
-    let r = reservation.ok_or(RejectReason::ReservationNotFound)?;
-    if r.owner != payer {
-        return Err(RejectReason::NotYourReservation);
-    }
-    match r.status.visible(r.held_until, now) {
-        StoredReservation::Paid => Err(RejectReason::AlreadyPaid),
-        // A released or refunded reservation has no hold left to pay.
-        StoredReservation::Expired | StoredReservation::Cancelled | StoredReservation::Refunded => {
-            Err(RejectReason::HoldExpired)
-        }
-        StoredReservation::Held => balance
-            .checked_sub(r.price)
-            .ok_or(RejectReason::InsufficientBalance),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,95 +251,6 @@ mod tests {
         assert_eq!(
             StoredReservation::Paid.visible(until, now()),
             StoredReservation::Paid
-        );
-    }
-
-    fn hold(owner: UserId, price: i64) -> ReservationState {
-        ReservationState {
-            owner,
-            status: StoredReservation::Held,
-            held_until: now() + Duration::seconds(60),
-            price: Money::parse(price).unwrap_or_default(),
-        }
-    }
-
-    fn krw(n: i64) -> Money {
-        Money::parse(n).unwrap_or_default()
-    }
-
-    #[test]
-    fn paying_a_live_own_hold_takes_the_price() {
-        let me = UserId::new();
-        assert_eq!(
-            decide_pay(Some(hold(me, 300)), me, krw(1000), now()),
-            Ok(krw(700))
-        );
-        assert_eq!(
-            decide_pay(Some(hold(me, 300)), me, krw(300), now()),
-            Ok(krw(0))
-        );
-    }
-
-    #[test]
-    fn paying_an_unknown_reservation_is_not_found() {
-        assert_eq!(
-            decide_pay(None, UserId::new(), krw(1000), now()),
-            Err(RejectReason::ReservationNotFound)
-        );
-    }
-
-    #[test]
-    fn paying_someone_elses_reservation_is_refused() {
-        assert_eq!(
-            decide_pay(
-                Some(hold(UserId::new(), 1)),
-                UserId::new(),
-                krw(1000),
-                now()
-            ),
-            Err(RejectReason::NotYourReservation)
-        );
-    }
-
-    #[test]
-    fn paying_a_paid_reservation_is_already_paid() {
-        let me = UserId::new();
-        let paid = ReservationState {
-            status: StoredReservation::Paid,
-            held_until: now() - Duration::seconds(600),
-            ..hold(me, 10)
-        };
-        assert_eq!(
-            decide_pay(Some(paid), me, krw(1000), now()),
-            Err(RejectReason::AlreadyPaid)
-        );
-    }
-
-    #[test]
-    fn paying_a_lapsed_or_expired_hold_is_hold_expired() {
-        let me = UserId::new();
-        let lapsed = ReservationState {
-            held_until: now(),
-            ..hold(me, 10)
-        };
-        let expired = ReservationState {
-            status: StoredReservation::Expired,
-            ..hold(me, 10)
-        };
-        for r in [lapsed, expired] {
-            assert_eq!(
-                decide_pay(Some(r), me, krw(1000), now()),
-                Err(RejectReason::HoldExpired)
-            );
-        }
-    }
-
-    #[test]
-    fn paying_with_too_little_balance_is_insufficient_balance() {
-        let me = UserId::new();
-        assert_eq!(
-            decide_pay(Some(hold(me, 301)), me, krw(300), now()),
-            Err(RejectReason::InsufficientBalance)
         );
     }
 }

@@ -48,9 +48,9 @@ pub async fn refund(
         .execute(&mut *conn)
         .await?;
     sqlx::query(
-        "update payments set refunded = refunded + $2, refunded_at = $3 where reservation_id = $1",
+        "update payments set refunded = refunded + $2, refunded_at = $3 where payment_id = $1",
     )
-    .bind(id)
+    .bind(reservation.payment_id)
     .bind(reservation.price)
     .bind(now)
     .execute(&mut *conn)

@@ -212,6 +212,8 @@ pub struct Reservation {
     pub concert_id: ConcertId,
     /// When its performance starts (the refund cutoff counts from it).
     pub starts_at: DateTime<Utc>,
+    /// The payment that paid for it, once paid.
+    pub payment_id: Option<Uuid>,
 }
 
 type ReservationRow = (
@@ -224,14 +226,15 @@ type ReservationRow = (
     DateTime<Utc>,
     i64,
     DateTime<Utc>,
+    Option<Uuid>,
 );
 
 /// The columns of [`ReservationRow`], from `reservations r join performances p`.
 const RESERVATION_COLUMNS: &str = "r.reservation_id, r.user_id, r.performance_id, r.seat_number, \
-     r.price, r.status, r.held_until, p.concert_id, p.starts_at";
+     r.price, r.status, r.held_until, p.concert_id, p.starts_at, r.payment_id";
 
 fn reservation(
-    (id, user, performance, seat, price, status, held_until, concert, starts_at): ReservationRow,
+    (id, user, performance, seat, price, status, held_until, concert, starts_at, payment): ReservationRow,
 ) -> Reservation {
     Reservation {
         reservation_id: ReservationId(id),
@@ -243,6 +246,7 @@ fn reservation(
         held_until,
         concert_id: ConcertId(concert),
         starts_at,
+        payment_id: payment,
     }
 }
 
@@ -284,4 +288,22 @@ pub async fn lock(
     .fetch_optional(conn)
     .await?;
     Ok(row.map(reservation))
+}
+
+/// The reservations `ids` that exist, locked until the transaction ends (a
+/// checkout), in one statement; locked in id order, so two checkouts that
+/// share a reservation queue instead of deadlocking.
+pub async fn lock_many(
+    conn: &mut PgConnection,
+    ids: &[ReservationId],
+) -> Result<Vec<Reservation>, sqlx::Error> {
+    let ids: Vec<Uuid> = ids.iter().map(|r| r.0).collect();
+    let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
+        "select {RESERVATION_COLUMNS} from reservations r join performances p using (performance_id)
+          where r.reservation_id = any($1) order by r.reservation_id for update of r"
+    ))
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(reservation).collect())
 }

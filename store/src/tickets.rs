@@ -29,7 +29,7 @@ pub async fn of_user(pool: &PgPool, user: UserId) -> Result<Vec<TicketRow>, sqlx
         "select pay.payment_id, r.reservation_id, c.concert_id, c.title, c.artist,
                 r.performance_id, p.starts_at, r.seat_number, r.price, pay.paid_at, r.status
            from reservations r
-           join payments pay on pay.reservation_id = r.reservation_id
+           join payments pay on pay.payment_id = r.payment_id
            join performances p on p.performance_id = r.performance_id
            join concerts c on c.concert_id = p.concert_id
           where r.user_id = $1 and r.status in ('paid', 'refunded')

@@ -78,13 +78,19 @@ pub const MONEY: &[Invariant] = &[
              or l.user_id <> p.user_id",
     },
     Invariant {
-        name: "every refund has its ledger row, of the price, for a refunded reservation, and back",
-        sql: "select r.reservation_id, r.status, r.price, p.refunded, l.entry_id, l.amount as ledger_amount
+        name: "every refunded reservation has its refund ledger row of its price, and every refund row its refunded reservation",
+        sql: "select r.reservation_id, r.status, r.price, l.entry_id, l.amount as ledger_amount
            from (select * from ledger where kind = 'refund') l
-           full join (select * from payments where refunded > 0) p on p.reservation_id = l.reference
-           left join reservations r on r.reservation_id = coalesce(p.reservation_id, l.reference)
-          where l.entry_id is null or p.payment_id is null or r.status <> 'refunded'
-             or l.amount <> r.price or p.refunded <> r.price or l.user_id <> p.user_id",
+           full join (select * from reservations where status = 'refunded') r on r.reservation_id = l.reference
+          where l.entry_id is null or r.reservation_id is null
+             or l.amount <> r.price or l.user_id <> r.user_id",
+    },
+    Invariant {
+        name: "a payment's refunded amount is the price of its refunded reservations",
+        sql: "select p.payment_id, p.refunded, coalesce(sum(r.price) filter (where r.status = 'refunded'), 0) as refunded_prices
+           from payments p left join reservations r on r.payment_id = p.payment_id
+          group by p.payment_id, p.refunded
+         having p.refunded <> coalesce(sum(r.price) filter (where r.status = 'refunded'), 0)",
     },
 ];
 
@@ -100,8 +106,8 @@ pub const SEATS: &[Invariant] = &[
     Invariant {
         name: "no seat sold twice (payments not refunded per seat)",
         sql: "select r.performance_id, r.seat_number, count(*) as payments, array_agg(p.payment_id) as payment_ids
-           from payments p join reservations r using (reservation_id)
-          where p.refunded < p.amount
+           from payments p join reservations r on r.payment_id = p.payment_id
+          where r.status = 'paid'
           group by 1, 2 having count(*) > 1",
     },
     Invariant {
@@ -115,23 +121,26 @@ pub const SEATS: &[Invariant] = &[
              or (s.sold and s.reservation_id is distinct from r.reservation_id)",
     },
     Invariant {
-        name: "a reservation is paid (or refunded) exactly when it has a payment",
-        sql: "select r.reservation_id, r.status, p.payment_id, p.refunded
-           from reservations r full join payments p using (reservation_id)
+        name: "a reservation is paid (or refunded) exactly when it has a payment, and every payment pays its first reservation",
+        sql: "select r.reservation_id, r.status, r.payment_id, p.payment_id as payment
+           from reservations r full join payments p on p.payment_id = r.payment_id
           where (r.status in ('paid', 'refunded')) is distinct from (p.payment_id is not null)
-             or (r.status = 'refunded') is distinct from (coalesce(p.refunded, 0) > 0)",
+             or (p.payment_id is not null and not exists (
+                   select 1 from reservations f
+                    where f.reservation_id = p.reservation_id and f.payment_id = p.payment_id))",
     },
     Invariant {
-        name: "a payment is the reservation's price, paid by its holder",
-        sql: "select p.payment_id, p.amount, r.price, p.user_id, r.user_id as holder
-           from payments p join reservations r using (reservation_id)
-          where p.amount <> r.price or p.user_id <> r.user_id",
+        name: "a payment is the sum of its reservations' prices, paid by their holder",
+        sql: "select p.payment_id, p.amount, sum(r.price) as prices, p.user_id, array_agg(r.user_id) as holders
+           from payments p join reservations r on r.payment_id = p.payment_id
+          group by p.payment_id, p.amount, p.user_id
+         having p.amount <> sum(r.price) or bool_or(r.user_id <> p.user_id)",
     },
     Invariant {
         name: "no hold is taken on a seat while it is sold",
         sql: "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, p.refunded_at, r.performance_id, r.seat_number
            from payments p
-           join reservations sold using (reservation_id)
+           join reservations sold on sold.payment_id = p.payment_id
            join reservations r
              on r.performance_id = sold.performance_id and r.seat_number = sold.seat_number
           where r.reservation_id <> sold.reservation_id and r.created_at > p.paid_at

@@ -107,26 +107,39 @@ pub async fn pay(
         return Ok(original);
     }
     require_active(&caller)?;
-    let reservation = ReservationId(uuid_id(&body.reservation_id, "reservation_id")?);
-    let Some(found) = store::holds::find(&state.pool, reservation).await? else {
-        return Err(ApiError::not_found(
-            ErrorCode::ReservationNotFound,
-            format!("no reservation {reservation}"),
-        ));
-    };
-    if found.user_id != caller.user_id {
-        return Err(ApiError::Forbidden {
-            code: ErrorCode::NotYourReservation,
-            detail: format!("reservation {reservation} belongs to another user"),
-        });
+    let reservations = reservations_to_pay(&body, state.settings.max_holds_per_user)?;
+    let mut first = None;
+    for reservation in &reservations {
+        let Some(found) = store::holds::find(&state.pool, *reservation).await? else {
+            return Err(ApiError::not_found(
+                ErrorCode::ReservationNotFound,
+                format!("no reservation {reservation}"),
+            ));
+        };
+        if found.user_id != caller.user_id {
+            return Err(ApiError::Forbidden {
+                code: ErrorCode::NotYourReservation,
+                detail: format!("reservation {reservation} belongs to another user"),
+            });
+        }
+        caller.require_active_for(found.concert_id)?;
+        first.get_or_insert(found);
     }
-    caller.require_active_for(found.concert_id)?;
-    let seat_number = SeatNumber::parse(i64::from(found.seat_number))
+    let Some(first) = first else {
+        return Err(ApiError::Validation("name at least one reservation".into()));
+    };
+    let seat_number = SeatNumber::parse(i64::from(first.seat_number))
         .map_err(|e| ApiError::Internal(e.into()))?;
+    // Keyed by the first seat; the worker locks every one.
     let command = Command::Pay {
-        reservation_id: reservation,
-        performance_id: found.performance_id,
+        reservation_id: first.reservation_id,
+        performance_id: first.performance_id,
         seat_number,
+        reservation_ids: if body.reservation_ids.is_some() {
+            reservations
+        } else {
+            Vec::new()
+        },
     };
     submit(
         &state,
@@ -137,6 +150,36 @@ pub async fn pay(
         hash,
     )
     .await
+}
+
+/// The reservations a payment names: `reservation_id`, or 1..=`max`
+/// distinct `reservation_ids` (exactly one of the two).
+fn reservations_to_pay(body: &PayRequest, max: u32) -> Result<Vec<ReservationId>, ApiError> {
+    match (&body.reservation_id, &body.reservation_ids) {
+        (Some(one), None) => Ok(vec![ReservationId(uuid_id(one, "reservation_id")?)]),
+        (None, Some(many)) => {
+            if many.is_empty() || many.len() > max as usize {
+                return Err(ApiError::Validation(format!(
+                    "reservation_ids must name 1..={max} reservations (MAX_HOLDS_PER_USER), got {}",
+                    many.len()
+                )));
+            }
+            let mut ids = Vec::with_capacity(many.len());
+            for (i, raw) in many.iter().enumerate() {
+                let id = ReservationId(uuid_id(raw, &format!("reservation_ids[{i}]"))?);
+                if ids.contains(&id) {
+                    return Err(ApiError::Validation(format!(
+                        "reservation_ids[{i}] repeats reservation {id}"
+                    )));
+                }
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+        _ => Err(ApiError::Validation(
+            "send exactly one of reservation_id and reservation_ids".into(),
+        )),
+    }
 }
 
 /// The original `202` of a command retried with its `Idempotency-Key`,

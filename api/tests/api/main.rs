@@ -6,6 +6,7 @@ mod admin;
 mod admin_rules;
 mod cancel;
 mod charges;
+mod checkout;
 mod conservation;
 mod edge;
 mod events;

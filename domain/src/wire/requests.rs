@@ -57,15 +57,22 @@ pub struct ReserveRequest {
     pub seat_number: SeatNumber,
 }
 
-/// The body of `POST /v1/payments`.
+/// The body of `POST /v1/payments`: one of the caller's holds, or several
+/// paid together (exactly one of the two fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PayRequest {
     /// A `held` reservation of the caller.
-    // A string, parsed by the handler so its error names the field.
-    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
-    pub reservation_id: String,
+    // Strings, parsed by the handler so an error names the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
+    pub reservation_id: Option<String>,
+    /// 1..=`MAX_HOLDS_PER_USER` distinct `held` reservations of the caller,
+    /// paid together or not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<uuid::Uuid>>, min_items = 1))]
+    pub reservation_ids: Option<Vec<String>>,
 }
 
 /// The body of `POST /v1/balance/charges`.

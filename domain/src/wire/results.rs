@@ -35,8 +35,11 @@ pub struct ReserveResult {
 pub struct PayResult {
     /// The payment.
     pub payment_id: uuid::Uuid,
-    /// The reservation paid for, now `paid`.
+    /// The first reservation paid for (all are in `reservation_ids`).
     pub reservation_id: uuid::Uuid,
+    /// Every reservation paid for, now `paid`.
+    #[serde(default)]
+    pub reservation_ids: Vec<uuid::Uuid>,
     /// KRW taken from the balance.
     pub amount: i64,
     /// When the payment was applied.
@@ -106,6 +109,7 @@ mod tests {
         let pay = PayResult {
             payment_id: uuid::Uuid::new_v4(),
             reservation_id: reserve.reservation_id,
+            reservation_ids: vec![reserve.reservation_id],
             amount: 120_000,
             paid_at: at(),
             balance_after: 80_000,

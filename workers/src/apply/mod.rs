@@ -63,6 +63,8 @@ pub struct Rules {
     pub max_holds_per_user: u32,
     /// `REFUND_CUTOFF_SECONDS` (rule 10).
     pub refund_cutoff: Duration,
+    /// `MAX_TICKETS_PER_USER` (rule 5).
+    pub max_tickets_per_user: u32,
 }
 
 impl Rules {
@@ -72,6 +74,7 @@ impl Rules {
             hold_ttl: Duration::seconds(i64::from(settings.hold_ttl_seconds)),
             max_holds_per_user: settings.max_holds_per_user,
             refund_cutoff: Duration::seconds(i64::from(settings.refund_cutoff_seconds)),
+            max_tickets_per_user: settings.max_tickets_per_user,
         }
     }
 }
@@ -189,11 +192,19 @@ pub async fn apply_batch(
         };
         match env.command {
             Command::Reserve { .. } => run.push(i, env, concert),
-            Command::Pay { reservation_id, .. } => {
+            Command::Pay { .. } => {
                 run.flush(&mut tx, rules, now, &mut records, &mut outcomes)
                     .await?;
                 let payer = (env.user_id, concert);
-                let decision = pay::pay(&mut tx, now, payer, reservation_id).await?;
+                let reservations = env.command.reservations();
+                let decision = pay::pay(
+                    &mut tx,
+                    now,
+                    payer,
+                    &reservations,
+                    rules.max_tickets_per_user,
+                )
+                .await?;
                 if matches!(decision, Decision::Succeeded(_)) {
                     paid.insert(payer);
                 }

@@ -1,82 +1,112 @@
-//! Applying a payment (SPEC rule 5): the payer's balance, the reservation
-//! and its seat, the ledger, the payer's other holds and queue token, all in
-//! the batch's transaction.
+//! Applying a payment (SPEC rule 5): one or several of the payer's holds
+//! paid together, with the balance, the reservations and their seats, the
+//! ledger, the payer's other holds and queue token, all in the batch's
+//! transaction, or nothing at all.
 
 use chrono::{DateTime, Utc};
-use domain::rules::{decide_pay, ReservationState};
+use domain::checkout::{decide_checkout, CheckoutLine};
 use domain::wire::{PayResult, RequestResult};
-use domain::{ConcertId, Decision, Money, PaymentId, RejectReason, ReservationId, UserId};
+use domain::{
+    ConcertId, Decision, Money, PaymentId, PerformanceId, RejectReason, ReservationId, UserId,
+};
+use std::collections::HashMap;
 use store::balances::LedgerKind;
 use store::PgConnection;
 
-/// Decides and applies `payer`'s payment of `reservation_id`, with their
-/// token active for `concert`. A rejection changes nothing; an error rolls
-/// the whole batch back.
+/// Decides and applies `payer`'s payment of `reservations` (distinct, the
+/// first keys the command), with their token active for `concert`, under
+/// the ticket limit `max_tickets`. A rejection changes nothing; an error
+/// rolls the whole batch back.
 pub(super) async fn pay(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     (payer, concert): (UserId, ConcertId),
-    reservation_id: ReservationId,
+    reservations: &[ReservationId],
+    max_tickets: u32,
 ) -> Result<Decision, store::Error> {
     // The payer's row first, as a reserve does: holds and payments of one
-    // user then queue on one lock instead of deadlocking across partitions.
+    // user then queue on one lock instead of deadlocking across partitions,
+    // and two checkouts of one user are decided one after the other (the
+    // ticket limit holds across them). Then the reservations, in id order.
     let balance = store::balances::lock(conn, payer).await?;
-    let reservation = store::holds::lock(conn, reservation_id).await?;
-    let state = reservation.as_ref().map(|r| ReservationState {
-        owner: r.user_id,
-        status: r.status,
-        held_until: r.held_until,
-        price: Money::parse(r.price).unwrap_or_default(),
-    });
+    let locked: HashMap<ReservationId, store::holds::Reservation> =
+        store::holds::lock_many(conn, reservations)
+            .await?
+            .into_iter()
+            .map(|r| (r.reservation_id, r))
+            .collect();
+    let found: Vec<Option<&store::holds::Reservation>> =
+        reservations.iter().map(|id| locked.get(id)).collect();
+    let lines: Vec<Option<CheckoutLine>> = found
+        .iter()
+        .map(|r| {
+            r.map(|r| CheckoutLine {
+                owner: r.user_id,
+                status: r.status,
+                held_until: r.held_until,
+                price: Money::parse(r.price).unwrap_or_default(),
+                performance: r.performance_id,
+            })
+        })
+        .collect();
+    let mut performances: Vec<PerformanceId> = locked.values().map(|r| r.performance_id).collect();
+    performances.sort_unstable_by_key(|p| p.0);
+    performances.dedup();
+    let owned = store::payments::paid_counts(conn, payer, &performances).await?;
     let balance = Money::parse(balance.unwrap_or_default()).unwrap_or_default();
-    let balance_after = match decide_pay(state, payer, balance, now) {
+    let balance_after = match decide_checkout(&lines, payer, balance, now, &owned, max_tickets) {
         Ok(after) => after,
         Err(reason) => return Ok(Decision::Rejected(reason)),
     };
-    let Some(reservation) = reservation else {
-        return Ok(Decision::Rejected(RejectReason::ReservationNotFound));
-    };
+    let paid: Vec<&store::holds::Reservation> = found.into_iter().flatten().collect();
     // The token opens only its own concert (the API checked it too).
-    if reservation.concert_id != concert {
+    if paid.iter().any(|r| r.concert_id != concert) {
         return Ok(Decision::Rejected(RejectReason::TokenNotActive));
     }
-    let price = reservation.price;
-    if !store::balances::debit(conn, payer, price).await? {
+    let Some(first) = paid.first() else {
+        return Ok(Decision::Rejected(RejectReason::ReservationNotFound));
+    };
+    let total: i64 = paid.iter().map(|r| r.price).sum();
+    if !store::balances::debit(conn, payer, total).await? {
         return Ok(Decision::Rejected(RejectReason::InsufficientBalance));
     }
     let payment = PaymentId::new();
-    store::payments::insert(conn, payment, reservation_id, payer, price, now).await?;
+    store::payments::insert(conn, payment, first.reservation_id, payer, total, now).await?;
     store::balances::add_ledger_entry(
         conn,
         payer,
         LedgerKind::Payment,
-        -price,
+        -total,
         balance_after.krw(),
         payment.0,
     )
     .await?;
-    let sold = store::payments::sell(
-        conn,
-        reservation_id,
-        reservation.performance_id,
-        reservation.seat_number,
-    )
-    .await?;
-    if !sold {
-        // The seat no longer points at this hold: refuse rather than sell it
-        // twice. Returning an error rolls the whole batch back.
-        return Err(store::Error::Protocol(format!(
-            "seat {}:{} is not held by reservation {reservation_id}",
-            reservation.performance_id, reservation.seat_number
-        )));
+    for r in &paid {
+        let sold = store::payments::sell(
+            conn,
+            payment,
+            r.reservation_id,
+            r.performance_id,
+            r.seat_number,
+        )
+        .await?;
+        if !sold {
+            // The seat no longer points at this hold: refuse rather than
+            // sell it twice. Returning an error rolls the whole batch back.
+            return Err(store::Error::Protocol(format!(
+                "seat {}:{} is not held by reservation {}",
+                r.performance_id, r.seat_number, r.reservation_id
+            )));
+        }
     }
-    store::payments::release_other_holds(conn, payer, concert, reservation_id).await?;
+    store::payments::release_other_holds(conn, payer, concert, reservations).await?;
     // Paying ends the payer's turn in the concert's waiting room.
     store::queue::expire_user(conn, payer, concert, now).await?;
     Ok(Decision::Succeeded(RequestResult::Pay(PayResult {
         payment_id: payment.0,
-        reservation_id: reservation_id.0,
-        amount: price,
+        reservation_id: first.reservation_id.0,
+        reservation_ids: reservations.iter().map(|r| r.0).collect(),
+        amount: total,
         paid_at: now,
         balance_after: balance_after.krw(),
     })))
