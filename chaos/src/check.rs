@@ -349,11 +349,12 @@ async fn check_history(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<V
                     r == reservation_id && Some(*amount) == result["amount"].as_i64()
                 }) && reservations
                     .get(reservation_id)
-                    .is_some_and(|r| r.3 == "paid");
+                    // Paid, or since refunded by its owner's cancel.
+                    .is_some_and(|r| r.3 == "paid" || r.3 == "refunded");
                 if !ok {
                     out.push(
                         Violation::new(
-                            "history vs DB: a succeeded payment has its payment row and a paid reservation",
+                            "history vs DB: a succeeded payment has its payment row and a paid (or since refunded) reservation",
                             format!("request {id}: result {result}"),
                         )
                         .about(id.clone()),
