@@ -230,7 +230,15 @@ test('queue, hold, charge and pay through the page', async () => {
   assert.match(clock, /^[0-9]:[0-5]\d$/);
   assert.match(await page.textContent('#hold-what'), /Seat 7/);
   await contains('#hold-what', open.title);
-  await shot('02-seat-held.png');
+
+  // And seat 8: both are held, to be paid together.
+  await page.click('#seats [data-seat="8"]');
+  assert.match(await page.textContent('#reserve'), /Hold seat 8/);
+  await page.click('#reserve');
+  await page.waitForSelector('#seats [data-seat="8"][data-status="mine"]');
+  assert.match(await page.textContent('#hold-what'), /Seat 7, Seat 8/);
+  assert.match(await page.textContent('#pay'), /300,000 for 2 seats/);
+  await shot('02-seats-held.png');
 
   // Paying with an empty balance is refused with a clear message.
   await page.click('#pay');
@@ -240,36 +248,41 @@ test('queue, hold, charge and pay through the page', async () => {
   await shot('03-insufficient-balance.png');
 
   // Charge, then pay.
-  await page.fill('#amount', '200000');
+  await page.fill('#amount', '400000');
   await page.click('#charge');
-  await page.waitForFunction(() => document.getElementById('balance').textContent.includes('200,000'));
+  await page.waitForFunction(() => document.getElementById('balance').textContent.includes('400,000'));
   await page.click('#pay');
   await page.waitForSelector('#view-done:not([hidden])');
+  assert.match(await page.textContent('#done-what'), /Seats 7, 8 are yours/);
   const receipt = await page.textContent('#receipt');
-  assert.match(receipt, /150,000/);
-  assert.match(receipt, /50,000/);
+  assert.match(receipt, /300,000/);
+  assert.match(receipt, /100,000/);
   await shot('04-paid.png');
 
-  // The seat is the page user's, paid, and their token expired with the payment.
+  // The seats are the page user's, paid in one payment, and their token
+  // expired with it.
   const mine = (await call('GET', '/v1/reservations', { token })).data;
   assert.deepEqual(
-    mine.map((r) => [r.performance_id, r.seat_number, r.status]),
-    [[first.performance_id, 7, 'paid']],
+    mine.map((r) => [r.performance_id, r.seat_number, r.status]).sort((a, b) => a[1] - b[1]),
+    [[first.performance_id, 7, 'paid'], [first.performance_id, 8, 'paid']],
   );
+  const tickets = (await call('GET', '/v1/tickets', { token })).data;
+  assert.equal(new Set(tickets.map((t) => t.payment_id)).size, 1, JSON.stringify(tickets));
   assert.equal((await call('GET', '/v1/queue/status', { token })).data.status, 'expired');
 
   // The receipt lists the ticket with a Cancel button: cancelling refunds
   // it (the show is weeks away) and puts the seat back on sale.
   const ticket = '#tickets .ticket[data-status="paid"]';
   await page.waitForSelector(`${ticket} .cancel-ticket`);
+  assert.equal(await page.locator(ticket).count(), 2);
   assert.match(await page.textContent(ticket), /Seat 7/);
   await page.click(`${ticket} .cancel-ticket`);
   await page.waitForSelector('#tickets .ticket[data-status="refunded"]');
   assert.match(await page.textContent('#notice'), /Cancelled/);
-  await page.waitForFunction(() => document.getElementById('balance').textContent.includes('200,000'));
+  await page.waitForFunction(() => document.getElementById('balance').textContent.includes('250,000'));
   await shot('05-refunded.png');
   const after = (await call('GET', '/v1/reservations', { token })).data;
-  assert.deepEqual(after.map((r) => r.status), ['refunded']);
+  assert.deepEqual(after.map((r) => [r.seat_number, r.status]).sort((a, b) => a[0] - b[0]), [[7, 'refunded'], [8, 'paid']]);
 
   assert.deepEqual(pageErrors, []);
 });

@@ -9,7 +9,8 @@ export const won = (n) => KRW.format(n);
 // What each problem `code` and rejection `reason` means to a person.
 const MESSAGES = {
   SEAT_TAKEN: 'Someone else just took that seat. Please pick another one.',
-  HOLD_LIMIT: 'You already hold as many seats as you may. Pay for your held seat, or let its hold run out first.',
+  HOLD_LIMIT: 'You already hold as many seats as you may at once. Pay for the seats you hold, or let a hold run out first.',
+  TICKET_LIMIT: 'That would give you more tickets for this date than one buyer may own. Pay for fewer seats of it.',
   HOLD_EXPIRED: 'Your hold ran out before the payment went through. Hold a seat again.',
   ALREADY_PAID: 'This seat is already paid for.',
   INSUFFICIENT_BALANCE: 'Your balance is too low for this seat. Add funds below, then pay again.',
@@ -65,7 +66,7 @@ export const S = {
   performance: null,
   seats: [],
   selected: null,
-  hold: null,
+  holds: [], // this concert's live holds, paid together
   clockSkewMs: 0,
   timers: {},
   stream: null, // the AbortController of the open event stream

@@ -26,7 +26,7 @@ export function enterBooking() {
   $('seats-card').hidden = true;
   every('tick', 1000, async () => tick());
   tick();
-  Promise.all([loadBalance(), loadDates().then(loadHold)]).catch(fail);
+  Promise.all([loadBalance(), loadDates().then(loadHolds)]).catch(fail);
 }
 
 function tick() {
@@ -99,9 +99,8 @@ async function loadSeats() {
 }
 
 function isMine(seatNumber) {
-  return S.hold && S.performance
-    && S.hold.performance_id === S.performance.performance_id
-    && S.hold.seat_number === seatNumber;
+  return Boolean(S.performance) && S.holds.some((h) =>
+    h.performance_id === S.performance.performance_id && h.seat_number === seatNumber);
 }
 
 export function renderSeats() {
@@ -153,25 +152,27 @@ export async function reserve() {
   S.selected = null;
   if (result.status === 'succeeded') {
     clearNotice();
-    setHold({ ...result.result, performance });
-    notify(`Seat ${seat.seat_number} is yours for now. Pay before the hold runs out.`, 'info');
+    addHold({ ...result.result, performance });
+    const more = S.holds.length > 1 ? ' Hold another, or pay for all of them together.' : '';
+    notify(`Seat ${seat.seat_number} is yours for now. Pay before the hold runs out.${more}`, 'info');
   } else {
     fail(new ApiError(result.reason || 'INTERNAL_ERROR', 0));
-    // Held elsewhere (another tab): show that hold so it can be paid.
-    if (result.reason === 'HOLD_LIMIT') await loadHold();
+    // Held elsewhere (another tab): show those holds so they can be paid.
+    if (result.reason === 'HOLD_LIMIT') await loadHolds();
   }
   await loadSeats();
 }
 
-// Shows a live hold of this concert made earlier (another tab, a reload).
-// Holds of other concerts cannot be paid with this token and are left out.
-async function loadHold() {
+// Shows the live holds of this concert made earlier (another tab, a
+// reload). Holds of other concerts cannot be paid with this token and are
+// left out.
+async function loadHolds() {
   const { data } = await api('GET', '/v1/reservations');
   const held = data.filter((r) => r.status === 'held' && Date.parse(r.held_until) > now());
   for (const hold of held) {
-    if (S.hold) return;
+    if (S.holds.some((h) => h.reservation_id === hold.reservation_id)) continue;
     const performance = S.dates.find((p) => p.performance_id === hold.performance_id);
-    if (performance || (await opensHere(hold.performance_id))) setHold({ ...hold, performance });
+    if (performance || (await opensHere(hold.performance_id))) addHold({ ...hold, performance });
   }
 }
 
@@ -187,36 +188,50 @@ async function opensHere(performanceId) {
   }
 }
 
-function setHold(hold) {
+function addHold(hold) {
   const until = Date.parse(hold.held_until);
-  S.hold = { ...hold, concert: S.concert, until, total: Math.max(until - now(), 1000) };
-  $('hold-what').textContent = `Seat ${hold.seat_number} · ${where(S.hold) || `performance ${hold.performance_id}`} · ${won(hold.price)}`;
-  $('pay').textContent = `Pay ${won(hold.price)}`;
-  $('hold').hidden = false;
-  renderHoldClock();
-  if (S.seats.length) renderSeats();
+  S.holds = S.holds.filter((h) => h.reservation_id !== hold.reservation_id);
+  S.holds.push({ ...hold, concert: S.concert, until, total: Math.max(until - now(), 1000) });
+  renderHolds();
 }
 
+// The hold panel: every held seat, their total, one payment for all.
+function renderHolds() {
+  $('hold').hidden = S.holds.length === 0;
+  if (S.holds.length) {
+    const seats = S.holds.map((h) => `Seat ${h.seat_number}`).join(', ');
+    const first = S.holds[0];
+    const total = S.holds.reduce((sum, h) => sum + h.price, 0);
+    $('hold-what').textContent = `${seats} · ${where(first) || `performance ${first.performance_id}`} · ${won(total)}`;
+    $('pay').textContent = S.holds.length > 1
+      ? `Pay ${won(total)} for ${S.holds.length} seats`
+      : `Pay ${won(total)}`;
+    renderHoldClock();
+  }
+  if (S.seats.length) renderSeats();
+}
 function where(hold) {
   return [hold.concert && hold.concert.title, hold.performance && when(hold.performance.starts_at)]
     .filter(Boolean).join(' · ');
 }
 
-function clearHold() {
-  S.hold = null;
-  $('hold').hidden = true;
-  if (S.seats.length) renderSeats();
+function clearHolds() {
+  S.holds = [];
+  renderHolds();
 }
 
+// The countdown of the hold that runs out first.
 function renderHoldClock() {
-  if (!S.hold) return;
-  const left = S.hold.until - now();
+  if (!S.holds.length) return;
+  const soonest = S.holds.reduce((a, b) => (b.until < a.until ? b : a));
+  const left = soonest.until - now();
   const clock = $('hold-countdown');
   clock.textContent = mmss(left);
   clock.classList.toggle('low', left < 60000);
-  $('hold-bar').style.width = `${Math.max(0, Math.min(100, (100 * left) / S.hold.total))}%`;
+  $('hold-bar').style.width = `${Math.max(0, Math.min(100, (100 * left) / soonest.total))}%`;
   if (left <= 0) {
-    clearHold();
+    S.holds = S.holds.filter((h) => h.until > now());
+    renderHolds();
     notify(explain('HOLD_EXPIRED'));
     $('notice').dataset.code = 'HOLD_EXPIRED';
     loadSeats().catch(fail);
@@ -224,29 +239,31 @@ function renderHoldClock() {
 }
 
 export async function pay() {
-  if (!S.hold) return;
+  if (!S.holds.length) return;
   clearNotice();
-  const hold = S.hold;
+  const holds = [...S.holds];
   notify('Paying…', 'info');
   let result;
   S.paying = true;
   try {
-    const { data } = await api('POST', '/v1/payments', {
-      body: { reservation_id: hold.reservation_id },
-      idempotencyKey: randomKey(),
-    });
+    const body = holds.length === 1
+      ? { reservation_id: holds[0].reservation_id }
+      : { reservation_ids: holds.map((h) => h.reservation_id) };
+    const { data } = await api('POST', '/v1/payments', { body, idempotencyKey: randomKey() });
     result = await outcome(data.request_id);
   } finally {
     S.paying = false;
   }
   if (result.status === 'succeeded') {
     clearNotice();
-    done(hold, result.result);
+    done(holds, result.result);
     return;
   }
   const reason = result.reason || 'INTERNAL_ERROR';
   if (['HOLD_EXPIRED', 'ALREADY_PAID', 'RESERVATION_NOT_FOUND', 'NOT_YOUR_RESERVATION'].includes(reason)) {
-    clearHold();
+    // One of them is gone: show what is still held.
+    clearHolds();
+    loadHolds().catch(() => {});
     loadSeats().catch(() => {});
   }
   fail(new ApiError(reason, 0));
@@ -254,17 +271,19 @@ export async function pay() {
   if (S.token && S.status && S.status.status === 'expired') expire();
 }
 
-function done(hold, payment) {
+function done(holds, payment) {
   stopAll();
   S.token = null;
   storage.set('concert.token', null);
-  S.hold = null;
+  S.holds = [];
   $('hold').hidden = true;
   $('balance').textContent = won(payment.balance_after);
-  const place = where(hold);
-  $('done-what').textContent = `Seat ${hold.seat_number}${place ? ` · ${place}` : ''} is yours.`;
+  const place = where(holds[0]);
+  const seats = holds.map((h) => h.seat_number).join(', ');
+  const what = holds.length > 1 ? `Seats ${seats} are yours` : `Seat ${seats} is yours`;
+  $('done-what').textContent = `${what}${place ? ` · ${place}` : ''}.`;
   const rows = [
-    ['Seat', String(hold.seat_number)],
+    [holds.length > 1 ? 'Seats' : 'Seat', seats],
     ['Paid', won(payment.amount)],
     ['Balance after', won(payment.balance_after)],
     ['Paid at', new Date(payment.paid_at).toLocaleString()],

@@ -305,7 +305,7 @@ export function expire(message) {
   stopAll();
   S.token = null;
   storage.set('concert.token', null);
-  S.hold = null;
+  S.holds = [];
   renderRoom();
   if (message) $('expired-why').textContent = message;
   show('expired');
