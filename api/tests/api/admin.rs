@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use testkit::admin::performance_body;
-use testkit::{json_of, problem_code, problem_of, spawn_admin_app, spawn_app, text};
+use testkit::{invariants, json_of, problem_code, problem_of, spawn_admin_app, spawn_app, text};
 
 /// Every admin endpoint, with a body each would accept.
 fn admin_calls(concert: i64, performance_id: i64) -> Vec<(Method, String, Option<Value>)> {
@@ -193,4 +193,22 @@ async fn the_report_adds_up_holds_payments_and_refunds() {
         (&report["revenue"], &report["refunded"]),
         (&json!(0), &json!(100_000))
     );
+
+    // Someone else buys the freed seat: sold again, and the money adds up.
+    let (_, second) = app.active_user().await;
+    json_of(app.charge(&second, 100_000).await, StatusCode::OK).await;
+    let resold = app.hold(&second, performance_id, 1).await;
+    let paid = json_of(app.pay(&second, &resold).await, StatusCode::ACCEPTED).await;
+    let outcome = app.outcome(&second, &text(&paid["request_id"])).await;
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+    let report = app.report(performance_id).await;
+    assert_eq!(
+        (&report["available"], &report["held"], &report["sold"]),
+        (&json!(8), &json!(1), &json!(1))
+    );
+    assert_eq!(
+        (&report["revenue"], &report["refunded"]),
+        (&json!(100_000), &json!(100_000))
+    );
+    invariants::assert_holds(invariants::all(&app.pool).await);
 }
