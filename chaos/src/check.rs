@@ -361,6 +361,35 @@ async fn check_history(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<V
                     );
                 }
             }
+            OpKind::Checkout { reservation_ids } => {
+                let pid = result["payment_id"].as_str().unwrap_or_default();
+                let listed: Vec<&str> = result["reservation_ids"]
+                    .as_array()
+                    .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let ok = payments.get(pid).is_some_and(|(first, amount)| {
+                    Some(first.as_str()) == reservation_ids.first().map(String::as_str)
+                        && Some(*amount) == result["amount"].as_i64()
+                }) && listed
+                    == reservation_ids
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                    && reservation_ids.iter().all(|rid| {
+                        reservations
+                            .get(rid)
+                            .is_some_and(|r| r.3 == "paid" || r.3 == "refunded")
+                    });
+                if !ok {
+                    out.push(
+                        Violation::new(
+                            "history vs DB: a succeeded checkout is one payment of every hold it named",
+                            format!("request {id}: result {result}"),
+                        )
+                        .about(id.clone()),
+                    );
+                }
+            }
             OpKind::Cancel { reservation_id } => {
                 let became = result["status"].as_str().unwrap_or_default();
                 let ok = ["cancelled", "refunded"].contains(&became)

@@ -83,6 +83,12 @@ pub enum OpKind {
         /// The hold to pay.
         reservation_id: String,
     },
+    /// `POST /v1/payments` with `reservation_ids` (a command): several holds
+    /// paid together or not at all.
+    Checkout {
+        /// The holds to pay.
+        reservation_ids: Vec<String>,
+    },
     /// `POST /v1/reservations/{id}/cancel` (a command): a hold released or
     /// a paid seat refunded.
     Cancel {
@@ -97,7 +103,7 @@ impl OpKind {
         match self {
             OpKind::Charge { .. } => "charge",
             OpKind::Reserve { .. } => "reserve",
-            OpKind::Pay { .. } => "pay",
+            OpKind::Pay { .. } | OpKind::Checkout { .. } => "pay",
             OpKind::Cancel { .. } => "cancel",
         }
     }

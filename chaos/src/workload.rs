@@ -641,6 +641,21 @@ async fn pay_some(ctx: &Ctx, user: &mut User) -> bool {
         };
         targets.extend(held.into_iter().take(n));
     }
+    // Two holds: now and then paid together in one checkout, else raced as
+    // two payments.
+    if targets.len() == 2 && user.rng.chance(0.5) {
+        let op = ctx.new_op(
+            user,
+            OpKind::Checkout {
+                reservation_ids: targets.clone(),
+            },
+            "p",
+        );
+        let body = json!({"reservation_ids": targets});
+        let rng = Rng::new(user.rng.next_u64());
+        let result = command(ctx, rng, op, token.clone(), "/v1/payments", body).await;
+        return result.token_problem || result.paid;
+    }
     let mut tasks = Vec::new();
     for reservation_id in targets {
         let op = ctx.new_op(
