@@ -101,7 +101,9 @@ impl Watcher {
             }
             _ => {}
         }
-        match caller_of(caller.token_id, &self.state).await {
+        // Boxed: a stream spends its life waiting, and an unboxed read would
+        // size every waiting stream's future for the read's whole state.
+        match Box::pin(caller_of(caller.token_id, &self.state)).await {
             Ok(now) => {
                 self.caller = now;
                 Some(status_of(&self.state, &self.caller))
