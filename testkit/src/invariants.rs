@@ -138,13 +138,17 @@ pub const SEATS: &[Invariant] = &[
     },
     Invariant {
         name: "no hold is taken on a seat while it is sold",
-        sql: "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, p.refunded_at, r.performance_id, r.seat_number
+        // Each seat's own refund (its ledger row): a checkout's payment
+        // may give its seats back at different times.
+        sql: "select r.reservation_id, r.created_at, p.payment_id, p.paid_at, refund.created_at as refunded_at,
+                    r.performance_id, r.seat_number
            from payments p
            join reservations sold on sold.payment_id = p.payment_id
+           left join ledger refund on refund.kind = 'refund' and refund.reference = sold.reservation_id
            join reservations r
              on r.performance_id = sold.performance_id and r.seat_number = sold.seat_number
           where r.reservation_id <> sold.reservation_id and r.created_at > p.paid_at
-            and (p.refunded_at is null or r.created_at < p.refunded_at)",
+            and (refund.entry_id is null or r.created_at < refund.created_at)",
     },
     Invariant {
         name: "at most one live hold per seat",

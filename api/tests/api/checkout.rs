@@ -181,3 +181,39 @@ async fn a_checkout_names_its_reservations_once_and_within_the_hold_limit() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_seat_refunded_from_a_checkout_sells_again_while_its_sibling_stays_sold() {
+    let app = spawn_app_with(&[("MAX_HOLDS_PER_USER", "2")]).await;
+    let performance = app.add_performance(10_000).await;
+    let (user, token) = app.active_user().await;
+    let key = app.key_of(&user);
+    json_of(app.charge(&token, 20_000).await, StatusCode::OK).await;
+    let a = app.hold(&token, performance, 1).await;
+    let b = app.hold(&token, performance, 2).await;
+    assert_eq!(
+        checkout(&app, &token, &[&a, &b]).await["status"],
+        "succeeded"
+    );
+
+    // Seat 1 comes back and someone else holds it while seat 2 is still
+    // sold; then seat 2 comes back too. The payment's last refund is later
+    // than the new hold, and that is fine: seat 1 was free.
+    assert_eq!(
+        app.cancelled(&key, &a).await["result"]["status"],
+        "refunded"
+    );
+    let (_, other) = app.active_user().await;
+    app.hold(&other, performance, 1).await;
+    assert_eq!(app.seat_status(&other, performance, 2).await, "sold");
+    assert_eq!(
+        app.cancelled(&key, &b).await["result"]["status"],
+        "refunded"
+    );
+    assert_eq!(
+        app.number("select count(*) from payments where refunded = 20000")
+            .await,
+        1
+    );
+    invariants::assert_holds(invariants::all(&app.pool).await);
+}
