@@ -8,6 +8,7 @@
 //! batch. A batch that fails sends each of its requests back to run alone
 //! (see [`crate::batch`]), so an error is always the request's own.
 
+use crate::auth::constant_time_eq;
 use crate::batch::Batcher;
 use chrono::{DateTime, Duration, Utc};
 use domain::queue::QueueStatus;
@@ -227,9 +228,4 @@ async fn admit_at_once(
         }
     }
     Ok(())
-}
-
-/// Equal slices, compared without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -43,10 +43,7 @@ fn same_token(given: &str, expected: &str) -> bool {
         Sha256::digest(given.as_bytes()),
         Sha256::digest(expected.as_bytes()),
     );
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    super::constant_time_eq(&a, &b)
 }
 
 #[cfg(test)]

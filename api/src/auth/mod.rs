@@ -182,6 +182,12 @@ pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, Ap
     })
 }
 
+/// Equal slices, compared without stopping at the first difference: the
+/// one comparison of secrets' digests (user keys, the admin token).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The credentials of a `Bearer` authorization value; the scheme name is
 /// case-insensitive (RFC 9110).
 fn bearer(value: &str) -> Option<&str> {
