@@ -17,6 +17,16 @@ pub struct CheckoutLine {
     pub held_until: DateTime<Utc>,
     pub price: Money,
     pub performance: PerformanceId,
+    /// A hold made from the waitlist (rule 11).
+    pub offer: bool,
+}
+
+/// Whether a checkout may be sent with any live token of the payer rather
+/// than an active one: every reservation it names is an offer from the
+/// waitlist, which may reach its user after their turn in the waiting room
+/// has ended (rule 11). Anything else needs the concert's active token.
+pub fn payable_with_any_token(lines: &[Option<CheckoutLine>]) -> bool {
+    !lines.is_empty() && lines.iter().all(|l| l.is_some_and(|l| l.offer))
 }
 
 /// Decides `payer`'s checkout of `lines` (`None` for a reservation that does
@@ -85,6 +95,7 @@ mod tests {
             held_until: now() + Duration::seconds(60),
             price: krw(price),
             performance: PerformanceId(performance),
+            offer: false,
         })
     }
 
@@ -159,5 +170,19 @@ mod tests {
         );
         // Another performance has its own count.
         assert!(check(&[hold(100, 1), hold(100, 2), hold(100, 2)]).is_ok());
+    }
+
+    #[test]
+    fn only_a_checkout_of_offers_alone_may_be_paid_without_an_active_token() {
+        let offer = |l: Option<CheckoutLine>| l.map(|l| CheckoutLine { offer: true, ..l });
+        assert!(payable_with_any_token(&[offer(hold(10, 1))]));
+        assert!(payable_with_any_token(&[
+            offer(hold(10, 1)),
+            offer(hold(20, 2))
+        ]));
+        assert!(!payable_with_any_token(&[offer(hold(10, 1)), hold(20, 2)]));
+        assert!(!payable_with_any_token(&[hold(10, 1)]));
+        assert!(!payable_with_any_token(&[offer(hold(10, 1)), None]));
+        assert!(!payable_with_any_token(&[]));
     }
 }

@@ -15,6 +15,7 @@ pub mod outcome;
 pub mod queue;
 pub mod rules;
 pub mod seat;
+pub mod waitlist;
 pub mod wire;
 
 pub use command::{Command, CommandEnvelope, DecodeError, COMMAND_VERSION};

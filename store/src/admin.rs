@@ -95,15 +95,18 @@ pub async fn update_concert(
 /// Seat counts and money of one performance, as of the database's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
-    /// Seats neither sold nor under a live hold.
+    /// Seats neither sold nor under a live hold, while nobody waits for one.
     pub available: i64,
-    /// Seats under a hold not past `held_until`.
+    /// Seats under a hold not past `held_until`, and free seats held back
+    /// for the waitlist (rule 11).
     pub held: i64,
     pub sold: i64,
     /// Sum of the prices of its `paid` reservations.
     pub revenue: i64,
     /// Sum of the prices of its `refunded` reservations.
     pub refunded: i64,
+    /// Users on its waitlist.
+    pub waitlist: i64,
 }
 
 /// The report of `performance`, in one statement; `None` if there is no
@@ -112,14 +115,18 @@ pub async fn report(
     pool: &PgPool,
     performance: PerformanceId,
 ) -> Result<Option<Report>, sqlx::Error> {
-    let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "select s.available, s.held, s.sold, m.revenue, m.refunded
+    let row: Option<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "select case when w.waiting = 0 then s.free else 0 end,
+                s.held + case when w.waiting = 0 then 0 else s.free end,
+                s.sold, m.revenue, m.refunded, w.waiting
            from performances p
            cross join lateral (
-                select count(*) filter (where not sold and (held_until is null or held_until <= now())) as available,
+                select count(*) filter (where not sold and (held_until is null or held_until <= now())) as free,
                        count(*) filter (where not sold and held_until > now()) as held,
                        count(*) filter (where sold) as sold
                   from seats where performance_id = p.performance_id) s
+           cross join lateral (
+                select count(*) as waiting from waitlist where performance_id = p.performance_id) w
            cross join lateral (
                 select coalesce(sum(price) filter (where status = 'paid'), 0)::bigint as revenue,
                        coalesce(sum(price) filter (where status = 'refunded'), 0)::bigint as refunded
@@ -129,13 +136,14 @@ pub async fn report(
     .bind(performance.0)
     .fetch_optional(pool)
     .await?;
-    Ok(
-        row.map(|(available, held, sold, revenue, refunded)| Report {
+    Ok(row.map(
+        |(available, held, sold, revenue, refunded, waitlist)| Report {
             available,
             held,
             sold,
             revenue,
             refunded,
-        }),
-    )
+            waitlist,
+        },
+    ))
 }

@@ -9,18 +9,19 @@ use domain::rules::StoredReservation;
 use sqlx::PgConnection;
 
 /// Releases the live hold `reservation`: it reads `cancelled` and its seat
-/// is free again at once.
+/// is free again at once. False if the seat was not this hold's (nothing of
+/// the seat changed).
 pub async fn release(
     conn: &mut PgConnection,
     reservation: &Reservation,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     sqlx::query("update reservations set status = $2 where reservation_id = $1 and status = $3")
         .bind(reservation.reservation_id.0)
         .bind(StoredReservation::Cancelled.as_str())
         .bind(StoredReservation::Held.as_str())
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
+    let freed = sqlx::query(
         "update seats set held_until = null, reservation_id = null
           where performance_id = $1 and seat_number = $2 and reservation_id = $3 and not sold",
     )
@@ -28,8 +29,8 @@ pub async fn release(
     .bind(reservation.seat_number)
     .bind(reservation.reservation_id.0)
     .execute(conn)
-    .await
-    .map(drop)
+    .await?;
+    Ok(freed.rows_affected() == 1)
 }
 
 /// Refunds the paid `reservation` at `now`: it reads `refunded`, its

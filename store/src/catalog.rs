@@ -66,22 +66,28 @@ pub struct BookablePerformance {
     pub available_seats: i64,
 }
 
-/// The future performances of `concert` with at least one seat neither sold
-/// nor held now, earliest first.
+/// The future performances of `concert` with at least one seat available
+/// now (neither sold nor held, and nobody on its waitlist: rule 11), or,
+/// with `sold_out_too`, every future performance; earliest first.
 pub async fn bookable_performances(
     pool: &PgPool,
     concert: ConcertId,
+    sold_out_too: bool,
 ) -> Result<Vec<BookablePerformance>, sqlx::Error> {
     let rows: Vec<(i64, DateTime<Utc>, i32, i64)> = sqlx::query_as(
-        "select p.performance_id, p.starts_at, p.total_seats,
-                count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now()))
-           from performances p join seats s using (performance_id)
-          where p.concert_id = $1 and p.starts_at > now()
-          group by p.performance_id
-         having count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now())) > 0
+        "select p.performance_id, p.starts_at, p.total_seats, a.available
+           from performances p
+           cross join lateral (
+                select count(*) filter (where not s.sold and (s.held_until is null or s.held_until <= now())
+                                          and not exists (select 1 from waitlist w
+                                                           where w.performance_id = p.performance_id))
+                       as available
+                  from seats s where s.performance_id = p.performance_id) a
+          where p.concert_id = $1 and p.starts_at > now() and ($2 or a.available > 0)
           order by p.starts_at, p.performance_id",
     )
     .bind(concert.0)
+    .bind(sold_out_too)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -104,29 +110,36 @@ pub struct SeatRow {
     pub price: i64,
     pub sold: bool,
     pub held_until: Option<DateTime<Utc>>,
+    /// Whether anyone is on the performance's waitlist (a free seat is then
+    /// held back for it: rule 11).
+    pub waitlisted: bool,
     pub now: DateTime<Utc>,
 }
 
 /// Every seat of `performance`, by number; empty if there is no such
 /// performance.
 pub async fn seats(pool: &PgPool, performance: PerformanceId) -> Result<Vec<SeatRow>, sqlx::Error> {
-    type Row = (i16, i64, bool, Option<DateTime<Utc>>, DateTime<Utc>);
+    type Row = (i16, i64, bool, Option<DateTime<Utc>>, bool, DateTime<Utc>);
     let rows: Vec<Row> = sqlx::query_as(
-        "select seat_number, price, sold, held_until, now() from seats
-          where performance_id = $1 order by seat_number",
+        "select seat_number, price, sold, held_until,
+                exists (select 1 from waitlist where performance_id = $1), now()
+           from seats where performance_id = $1 order by seat_number",
     )
     .bind(performance.0)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(seat_number, price, sold, held_until, now)| SeatRow {
-            seat_number,
-            price,
-            sold,
-            held_until,
-            now,
-        })
+        .map(
+            |(seat_number, price, sold, held_until, waitlisted, now)| SeatRow {
+                seat_number,
+                price,
+                sold,
+                held_until,
+                waitlisted,
+                now,
+            },
+        )
         .collect())
 }
 

@@ -20,6 +20,8 @@ pub struct LockedSeat {
     pub price: i64,
     /// The concert of its performance: an active token opens only its own.
     pub concert_id: ConcertId,
+    /// Whether anyone is on its performance's waitlist (rule 11).
+    pub waitlisted: bool,
 }
 
 /// Locks the seats named by `keys` (performance, seat number) in key order,
@@ -40,10 +42,12 @@ pub async fn lock_seats(
         Option<Uuid>,
         i64,
         i64,
+        bool,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "select s.performance_id, s.seat_number, s.sold, s.held_until, s.reservation_id, s.price,
-                p.concert_id
+                p.concert_id,
+                exists (select 1 from waitlist w where w.performance_id = s.performance_id)
            from seats s join performances p using (performance_id)
           where (s.performance_id, s.seat_number) in
                 (select * from unnest($1::bigint[], $2::smallint[]))
@@ -57,7 +61,16 @@ pub async fn lock_seats(
     Ok(rows
         .into_iter()
         .map(
-            |(performance_id, seat_number, sold, held_until, reservation_id, price, concert)| {
+            |(
+                performance_id,
+                seat_number,
+                sold,
+                held_until,
+                reservation_id,
+                price,
+                concert,
+                waitlisted,
+            )| {
                 LockedSeat {
                     performance_id,
                     seat_number,
@@ -66,6 +79,7 @@ pub async fn lock_seats(
                     reservation_id,
                     price,
                     concert_id: ConcertId(concert),
+                    waitlisted,
                 }
             },
         )
@@ -119,6 +133,9 @@ pub struct NewHolds {
     numbers: Vec<i16>,
     prices: Vec<i64>,
     until: Vec<DateTime<Utc>>,
+    /// For an offer, its place on the list and the order it was made in.
+    offer_seq: Vec<Option<i64>>,
+    offer_order: Vec<Option<i64>>,
 }
 
 impl NewHolds {
@@ -137,6 +154,17 @@ impl NewHolds {
         self.numbers.push(number);
         self.prices.push(price);
         self.until.push(until);
+        self.offer_seq.push(None);
+        self.offer_order.push(None);
+    }
+
+    /// Marks the hold pushed last as an offer from the waitlist: made for
+    /// the place `seq`, in the `order`-th taking of places.
+    pub fn mark_offer(&mut self, seq: i64, order: i64) {
+        if let (Some(s), Some(o)) = (self.offer_seq.last_mut(), self.offer_order.last_mut()) {
+            *s = Some(seq);
+            *o = Some(order);
+        }
     }
 
     /// Writes the reservations and points their seats at them: two
@@ -147,10 +175,12 @@ impl NewHolds {
             return Ok(());
         }
         sqlx::query(
-            "insert into reservations (reservation_id, user_id, performance_id, seat_number, price, status, held_until)
-             select id, u, p, n, pr, $7, h
-               from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::smallint[], $5::bigint[], $6::timestamptz[])
-                    as t(id, u, p, n, pr, h)",
+            "insert into reservations (reservation_id, user_id, performance_id, seat_number, price, status, held_until,
+                                       offer_seq, offer_order)
+             select id, u, p, n, pr, $7, h, os, oo
+               from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::smallint[], $5::bigint[], $6::timestamptz[],
+                           $8::bigint[], $9::bigint[])
+                    as t(id, u, p, n, pr, h, os, oo)",
         )
         .bind(&self.ids)
         .bind(&self.users)
@@ -159,6 +189,8 @@ impl NewHolds {
         .bind(&self.prices)
         .bind(&self.until)
         .bind(StoredReservation::Held.as_str())
+        .bind(&self.offer_seq)
+        .bind(&self.offer_order)
         .execute(&mut *conn)
         .await?;
         sqlx::query(
@@ -214,6 +246,8 @@ pub struct Reservation {
     pub starts_at: DateTime<Utc>,
     /// The payment that paid for it, once paid.
     pub payment_id: Option<Uuid>,
+    /// A hold made from the waitlist (rule 11): paid with any live token.
+    pub offer: bool,
 }
 
 type ReservationRow = (
@@ -227,14 +261,16 @@ type ReservationRow = (
     i64,
     DateTime<Utc>,
     Option<Uuid>,
+    bool,
 );
 
 /// The columns of [`ReservationRow`], from `reservations r join performances p`.
 const RESERVATION_COLUMNS: &str = "r.reservation_id, r.user_id, r.performance_id, r.seat_number, \
-     r.price, r.status, r.held_until, p.concert_id, p.starts_at, r.payment_id";
+     r.price, r.status, r.held_until, p.concert_id, p.starts_at, r.payment_id, \
+     r.offer_seq is not null";
 
 fn reservation(
-    (id, user, performance, seat, price, status, held_until, concert, starts_at, payment): ReservationRow,
+    (id, user, performance, seat, price, status, held_until, concert, starts_at, payment, offer): ReservationRow,
 ) -> Reservation {
     Reservation {
         reservation_id: ReservationId(id),
@@ -247,6 +283,7 @@ fn reservation(
         concert_id: ConcertId(concert),
         starts_at,
         payment_id: payment,
+        offer,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod queue;
 pub mod requests;
 pub mod tickets;
 pub mod users;
+pub mod waitlist;
 
 pub use error::{classify, ErrorClass};
 pub use pool::{connect, create_and_migrate, migrate};

@@ -1,6 +1,7 @@
 //! `payments`, and what a payment does to its reservation and seat. The
 //! balance and ledger side is in [`crate::balances`].
 
+use crate::waitlist::FreedSeat;
 use chrono::{DateTime, Utc};
 use domain::rules::StoredReservation;
 use domain::{ConcertId, PaymentId, PerformanceId, ReservationId, UserId};
@@ -59,14 +60,15 @@ pub async fn sell(
 
 /// Releases `payer`'s holds in `concert` other than `kept` and frees their
 /// seats: paying ends a user's shopping in that concert (SPEC rule 5).
+/// Returns the seats freed, for the waitlist (rule 11).
 pub async fn release_other_holds(
     conn: &mut PgConnection,
     payer: UserId,
     concert: ConcertId,
     kept: &[ReservationId],
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<FreedSeat>, sqlx::Error> {
     let kept: Vec<uuid::Uuid> = kept.iter().map(|r| r.0).collect();
-    sqlx::query(
+    let rows: Vec<(i64, i16, i64)> = sqlx::query_as(
         "with released as (
              update reservations set status = $3
               where user_id = $1 and status = $4 and reservation_id <> all($2)
@@ -75,16 +77,25 @@ pub async fn release_other_holds(
          update seats s set held_until = null, reservation_id = null
            from released r
           where s.performance_id = r.performance_id and s.seat_number = r.seat_number
-            and s.reservation_id = r.reservation_id",
+            and s.reservation_id = r.reservation_id
+         returning s.performance_id, s.seat_number, s.price",
     )
     .bind(payer.0)
     .bind(&kept)
     .bind(StoredReservation::Expired.as_str())
     .bind(StoredReservation::Held.as_str())
     .bind(concert.0)
-    .execute(conn)
-    .await
-    .map(drop)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(performance, seat_number, price)| FreedSeat {
+            performance_id: PerformanceId(performance),
+            seat_number,
+            price,
+            lapsed: None,
+        })
+        .collect())
 }
 
 /// How many paid (not refunded) seats `user` owns of each of

@@ -150,6 +150,20 @@ pub async fn active_tokens(
         .collect())
 }
 
+/// The user a token was issued to, whatever its status; `None` for an
+/// unknown token (a worker's check of a token that is no longer active).
+pub async fn owner_of(
+    conn: &mut PgConnection,
+    token: TokenId,
+) -> Result<Option<UserId>, sqlx::Error> {
+    let owner: Option<Uuid> =
+        sqlx::query_scalar("select user_id from queue_entries where token_id = $1")
+            .bind(token.0)
+            .fetch_optional(conn)
+            .await?;
+    Ok(owner.map(UserId))
+}
+
 /// Ends `user`'s turn in the room of `concert`: their live entry there
 /// expires (a payment).
 pub async fn expire_user(

@@ -67,7 +67,7 @@ async fn performances_are_made_in_the_order_given_with_their_prices() {
         let numbers: Vec<i16> = seats.iter().map(|s| s.seat_number).collect();
         assert_eq!(numbers, (1..=prices.len() as i16).collect::<Vec<_>>());
     }
-    let bookable = store::catalog::bookable_performances(&pool, concert)
+    let bookable = store::catalog::bookable_performances(&pool, concert, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let earliest_first: Vec<_> = ids.iter().rev().copied().collect();
@@ -86,7 +86,7 @@ async fn the_demo_catalog_is_seeded_into_an_empty_database_only() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(concerts.len(), 2);
     for concert in concerts {
-        let dates = store::catalog::bookable_performances(&pool, concert.concert_id)
+        let dates = store::catalog::bookable_performances(&pool, concert.concert_id, false)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(dates.len(), 3, "{}", concert.title);

@@ -25,6 +25,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    let offer_ttl = chrono::Duration::seconds(i64::from(settings.waitlist_offer_seconds));
     let mut admission = tokio::time::interval(ADMISSION_INTERVAL);
     let mut sweep = tokio::time::interval(HOLD_SWEEP_INTERVAL);
     let mut prune = tokio::time::interval(DROP_PRUNE_INTERVAL);
@@ -46,8 +47,9 @@ pub async fn run(
                         metrics.holds_expired(n);
                         tracing::debug!(expired = n, "expired lapsed holds");
                     }
-                                        Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+                    Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
                 }
+                offer_free_seats(&pool, offer_ttl).await;
             }
             _ = prune.tick() => {
                 if let Err(e) = store::queue::prune_drops(&pool).await {
@@ -55,5 +57,15 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Offers the seats freed with nobody touching them (lapsed holds and
+/// offers) to the waitlists (rule 11).
+async fn offer_free_seats(pool: &PgPool, offer_ttl: chrono::Duration) {
+    match store::waitlist::offer_free_seats(pool, offer_ttl).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(offers = n, "offered freed seats to the waitlist"),
+        Err(e) => tracing::warn!(error = %e, "waitlist offers failed"),
     }
 }

@@ -104,6 +104,11 @@ error_set! {
     PayErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, NotYourReservation,
         ReservationNotFound, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused, BrokerUnavailable,
         DatabaseUnavailable, InternalError];
+    /// Joining a waitlist: `409 SEATS_AVAILABLE` while a seat is free.
+    WaitlistJoinErrors => [ValidationError, InvalidToken, TokenNotActive, TokenNotForConcert, PerformanceNotFound,
+        SeatsAvailable, DatabaseUnavailable, InternalError];
+    /// Leaving a waitlist: any credential of the user.
+    WaitlistLeaveErrors => [ValidationError, InvalidToken, PerformanceNotFound, DatabaseUnavailable, InternalError];
     /// The cancel command: any credential of the reservation's owner.
     CancelErrors => [ValidationError, InvalidToken, NotYourReservation, ReservationNotFound,
         IdempotencyKeyReused, BrokerUnavailable, DatabaseUnavailable, InternalError];

@@ -14,7 +14,7 @@ mod params;
 mod tests;
 
 pub use errors::*;
-pub use params::{IdempotencyKeyHeader, SeatStatusQuery, WaitMsQuery};
+pub use params::{IdempotencyKeyHeader, SeatStatusQuery, SoldOutQuery, WaitMsQuery};
 
 use crate::http::error::{ErrorCode, Problem};
 use domain::RejectReason;
@@ -47,6 +47,8 @@ Every response carries `x-request-id` (echoed when the client sent one).",
         (name = "queue", description = "The waiting room"),
         (name = "catalog", description = "Concerts, dates and seats"),
         (name = "commands", description = "Holds and payments, decided by the workers"),
+        (name = "waitlist", description = "Places on a sold-out performance's waitlist; a freed seat is offered to the first on it \
+as a hold of their own (`offer` in `GET /v1/reservations`), payable with any of their queue tokens"),
         (name = "balance", description = "The prepaid balance"),
         (name = "admin", description = "Operators: concerts, performances and reports, with `Authorization: Bearer <ADMIN_TOKEN>`; \
 every admin endpoint is `404` while `ADMIN_TOKEN` is unset"),

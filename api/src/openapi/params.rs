@@ -1,5 +1,6 @@
 //! The parameters the handlers read by hand (a header, query values), so
-//! the document declares them: `Idempotency-Key`, `?wait_ms=`, `?status=`.
+//! the document declares them: `Idempotency-Key`, `?wait_ms=`, `?status=`,
+//! `?include_sold_out=`.
 
 use domain::rules::SeatStatus;
 use serde_json::json;
@@ -70,6 +71,28 @@ impl IntoParams for SeatStatusQuery {
             .required(Required::False)
             .description(Some("Only the seats with this status."))
             .schema(Some(Ref::from_schema_name(SeatStatus::name())))
+            .build()]
+    }
+}
+
+/// `?include_sold_out=` of a concert's dates.
+pub struct SoldOutQuery;
+
+impl IntoParams for SoldOutQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("include_sold_out")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(
+                "`true` lists sold-out future dates too (with `available_seats` 0), so a client \
+                 can offer their waitlist. Default `false`.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .default(Some(json!(false))),
+            ))
             .build()]
     }
 }

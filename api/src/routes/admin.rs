@@ -216,7 +216,7 @@ pub async fn add_performance(
     summary = "Seat counts and money of a performance (admin)",
     params(("performance_id" = i64, Path, description = "A performance id", minimum = 1)),
     security(("admin" = [])),
-    responses((status = 200, description = "Seats available, held and sold now; revenue (paid, not refunded) and refunds in KRW; `waitlist` is 0 until the waitlist exists", body = PerformanceReport), crate::openapi::AdminReportErrors)
+    responses((status = 200, description = "Seats available, held and sold now; revenue (paid, not refunded) and refunds in KRW; `waitlist` the users on its waitlist", body = PerformanceReport), crate::openapi::AdminReportErrors)
 )]
 #[tracing::instrument(skip_all, fields(performance_id = %raw))]
 pub async fn report(
@@ -240,8 +240,6 @@ pub async fn report(
         sold: report.sold,
         revenue: report.revenue,
         refunded: report.refunded,
-        // The waitlist (SPEC rule 11) comes in a later issue; until then
-        // nobody can be on one.
-        waitlist: 0,
+        waitlist: report.waitlist,
     }))
 }

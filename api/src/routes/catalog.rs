@@ -6,6 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use domain::rules::{SeatState, SeatStatus};
+use domain::waitlist;
 use domain::wire::{Concert, Performance, Reservation, Seat, SeatMap};
 use domain::{ConcertId, PerformanceId};
 use std::collections::HashMap;
@@ -34,24 +35,37 @@ pub async fn concerts(State(state): State<AppState>) -> Result<Json<Vec<Concert>
     ))
 }
 
-/// `GET /v1/concerts/{id}/performances`: the bookable dates, future ones
-/// with at least one available seat.
+/// `GET /v1/concerts/{id}/performances[?include_sold_out=true]`: the
+/// bookable dates, future ones with at least one available seat; with
+/// `include_sold_out=true` (not in SPEC: the page's way to offer the
+/// waitlist) every future date, sold-out ones with `available_seats` 0.
 #[utoipa::path(
     get,
     path = "/v1/concerts/{concert_id}/performances",
     tag = "catalog",
     summary = "The bookable dates of a concert (active token)",
-    params(("concert_id" = i64, Path, description = "A concert id", minimum = 1)),
+    params(("concert_id" = i64, Path, description = "A concert id", minimum = 1), crate::openapi::SoldOutQuery),
     security(("queue_token" = [])),
-    responses((status = 200, description = "Future performances with at least one available seat, earliest first", body = Vec<Performance>), crate::openapi::PerformancesErrors)
+    responses((status = 200, description = "Future performances with at least one available seat (or every future one with `include_sold_out=true`), earliest first", body = Vec<Performance>), crate::openapi::PerformancesErrors)
 )]
 #[tracing::instrument(skip_all, fields(concert_id = %raw))]
 pub async fn performances(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
     ActiveToken(caller): ActiveToken,
 ) -> Result<Json<Vec<Performance>>, ApiError> {
     let concert = int_id(&raw, "concert_id")?;
+    let Query(query) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let sold_out_too = match query.get("include_sold_out").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::Validation(format!(
+                "include_sold_out must be true or false, got {other:?}"
+            )))
+        }
+    };
     if !store::catalog::concert_exists(&state.pool, ConcertId(concert)).await? {
         return Err(ApiError::not_found(
             ErrorCode::ConcertNotFound,
@@ -59,7 +73,8 @@ pub async fn performances(
         ));
     }
     caller.require_active_for(ConcertId(concert))?;
-    let rows = store::catalog::bookable_performances(&state.pool, ConcertId(concert)).await?;
+    let rows = store::catalog::bookable_performances(&state.pool, ConcertId(concert), sold_out_too)
+        .await?;
     Ok(Json(
         rows.into_iter()
             .map(|p| Performance {
@@ -113,7 +128,7 @@ pub async fn seats(
                 sold: seat.sold,
                 held_until: seat.held_until,
             };
-            let status = state.status(seat.now);
+            let status = waitlist::seat_status(state, seat.waitlisted, seat.now);
             filter.is_none_or(|f| f == status).then_some(Seat {
                 seat_number: seat.seat_number,
                 price: seat.price,
@@ -152,6 +167,7 @@ pub async fn my_reservations(
                 price: r.price,
                 status: r.status.visible(r.held_until, caller.now),
                 held_until: r.held_until,
+                offer: r.offer,
             })
             .collect(),
     ))

@@ -84,11 +84,13 @@ pub async fn reserve(
 /// `INSUFFICIENT_BALANCE`, `RESERVATION_NOT_FOUND`, `NOT_YOUR_RESERVATION`,
 /// `TOKEN_NOT_ACTIVE`) is decided by a worker: poll `status_url`. A paid
 /// reservation expires the caller's token and releases their other holds.
+/// Offers from the waitlist (and nothing else) may be paid with any of the
+/// caller's tokens, active or not (rule 11).
 #[utoipa::path(
     post,
     path = "/v1/payments",
     tag = "commands",
-    summary = "Pay for a held seat (active token)",
+    summary = "Pay for held seats (active token; any token of the caller for waitlist offers)",
     params(crate::openapi::IdempotencyKeyHeader),
     request_body = PayRequest,
     security(("queue_token" = [])),
@@ -106,11 +108,24 @@ pub async fn pay(
     if let Some(original) = retried(&state, caller.user_id, RequestKind::Pay, &key, &hash).await? {
         return Ok(original);
     }
-    require_active(&caller)?;
     let reservations = reservations_to_pay(&body, state.settings.max_holds_per_user)?;
-    let mut first = None;
+    // Offers from the waitlist alone may be paid with a token that is no
+    // longer active (rule 11); anything else needs the concert's active
+    // token, checked first as for every command.
+    let mut found = Vec::with_capacity(reservations.len());
     for reservation in &reservations {
-        let Some(found) = store::holds::find(&state.pool, *reservation).await? else {
+        found.push(store::holds::find(&state.pool, *reservation).await?);
+    }
+    let own_offers = found.iter().all(|r| {
+        r.as_ref()
+            .is_some_and(|r| r.offer && r.user_id == caller.user_id)
+    });
+    if !own_offers {
+        require_active(&caller)?;
+    }
+    let mut first = None;
+    for (reservation, found) in reservations.iter().zip(found) {
+        let Some(found) = found else {
             return Err(ApiError::not_found(
                 ErrorCode::ReservationNotFound,
                 format!("no reservation {reservation}"),
@@ -122,7 +137,9 @@ pub async fn pay(
                 detail: format!("reservation {reservation} belongs to another user"),
             });
         }
-        caller.require_active_for(found.concert_id)?;
+        if !own_offers {
+            caller.require_active_for(found.concert_id)?;
+        }
         first.get_or_insert(found);
     }
     let Some(first) = first else {

@@ -13,6 +13,7 @@ mod health;
 mod queue;
 mod tickets;
 mod users;
+mod waitlist;
 
 pub use commands::MAX_WAIT_MS;
 pub use docs::document;
@@ -63,6 +64,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::reserve, catalog::my_reservations))
         .routes(routes!(commands::pay))
         .routes(routes!(cancel::cancel))
+        .routes(routes!(waitlist::join, waitlist::leave))
         .routes(routes!(commands::request_status))
         .routes(routes!(tickets::tickets))
         .routes(routes!(balance::balance))

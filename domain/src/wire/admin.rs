@@ -154,8 +154,7 @@ pub struct PerformanceReport {
     /// KRW refunded.
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub refunded: i64,
-    /// Users on the performance's waitlist; always 0 until the waitlist
-    /// (SPEC rule 11) is built.
+    /// Users on the performance's waitlist (SPEC rule 11).
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub waitlist: i64,
 }

@@ -90,6 +90,9 @@ pub struct Reservation {
     pub status: StoredReservation,
     /// When the hold lapses (or lapsed) unless paid.
     pub held_until: DateTime<Utc>,
+    /// A hold made for the caller from the performance's waitlist (rule
+    /// 11): payable with any of their queue tokens, active or not.
+    pub offer: bool,
 }
 
 #[cfg(test)]

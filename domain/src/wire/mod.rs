@@ -17,6 +17,7 @@ mod requests;
 mod responses;
 mod results;
 mod tickets;
+mod waitlist;
 
 pub use admin::{
     AdminConcert, AdminPerformance, ConcertChanges, NewConcertRequest, NewPerformanceRequest,
@@ -29,6 +30,7 @@ pub use requests::{ChargeRequest, EnterQueueRequest, PayRequest, RegisterRequest
 pub use responses::{Balance, Health, NewUser, Readiness};
 pub use results::{CancelResult, PayResult, RequestResult, ReserveResult};
 pub use tickets::{Ticket, TicketStatus};
+pub use waitlist::WaitlistPlace;
 
 #[cfg(all(test, feature = "openapi"))]
 mod tests {

@@ -2,12 +2,14 @@
 //! refunded before the cutoff, with the balance, the ledger, the payment and
 //! the seat, all in the batch's transaction.
 
-use chrono::{DateTime, Duration, Utc};
+use super::Rules;
+use chrono::{DateTime, Utc};
 use domain::cancel::{decide_cancel, CancelState, Cancellation};
 use domain::rules::StoredReservation;
 use domain::wire::{CancelResult, RequestResult};
 use domain::{Decision, Money, RejectReason, ReservationId, UserId};
 use store::balances::LedgerKind;
+use store::waitlist::FreedSeat;
 use store::PgConnection;
 
 /// Decides and applies `caller`'s cancel of `reservation_id`. A cancel
@@ -16,10 +18,11 @@ use store::PgConnection;
 pub(super) async fn cancel(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-    cutoff: Duration,
+    rules: Rules,
     caller: UserId,
     reservation_id: ReservationId,
 ) -> Result<Decision, store::Error> {
+    let cutoff = rules.refund_cutoff;
     // The caller's row first, as a payment does: a refund racing a payment
     // of the same user queues on one lock instead of deadlocking.
     let balance = store::balances::lock(conn, caller).await?;
@@ -39,10 +42,10 @@ pub(super) async fn cancel(
     let Some(reservation) = reservation else {
         return Ok(Decision::Rejected(RejectReason::ReservationNotFound));
     };
-    let (status, refund, balance_after) = match decision {
+    let (status, refund, balance_after, freed) = match decision {
         Cancellation::Release => {
-            store::cancels::release(conn, &reservation).await?;
-            (StoredReservation::Cancelled, 0, balance.krw())
+            let freed = store::cancels::release(conn, &reservation).await?;
+            (StoredReservation::Cancelled, 0, balance.krw(), freed)
         }
         Cancellation::Refund {
             refund,
@@ -72,9 +75,20 @@ pub(super) async fn cancel(
                 StoredReservation::Refunded,
                 refund.krw(),
                 balance_after.krw(),
+                true,
             )
         }
     };
+    if freed {
+        // The seat is free again: the first on its waitlist gets it (rule 11).
+        let seat = FreedSeat {
+            performance_id: reservation.performance_id,
+            seat_number: reservation.seat_number,
+            price: reservation.price,
+            lapsed: None,
+        };
+        store::waitlist::offer_freed(conn, &[seat], now, rules.offer_ttl).await?;
+    }
     Ok(Decision::Succeeded(RequestResult::Cancel(CancelResult {
         reservation_id: reservation_id.0,
         status,

@@ -65,6 +65,8 @@ pub struct Rules {
     pub refund_cutoff: Duration,
     /// `MAX_TICKETS_PER_USER` (rule 5).
     pub max_tickets_per_user: u32,
+    /// `WAITLIST_OFFER_SECONDS` (rule 11).
+    pub offer_ttl: Duration,
 }
 
 impl Rules {
@@ -75,6 +77,7 @@ impl Rules {
             max_holds_per_user: settings.max_holds_per_user,
             refund_cutoff: Duration::seconds(i64::from(settings.refund_cutoff_seconds)),
             max_tickets_per_user: settings.max_tickets_per_user,
+            offer_ttl: Duration::seconds(i64::from(settings.waitlist_offer_seconds)),
         }
     }
 }
@@ -167,14 +170,7 @@ pub async fn apply_batch(
         if let Command::Cancel { reservation_id, .. } = env.command {
             run.flush(&mut tx, rules, now, &mut records, &mut outcomes)
                 .await?;
-            let decision = cancel::cancel(
-                &mut tx,
-                now,
-                rules.refund_cutoff,
-                env.user_id,
-                reservation_id,
-            )
-            .await?;
+            let decision = cancel::cancel(&mut tx, now, rules, env.user_id, reservation_id).await?;
             outcomes[i] = Outcome::of(kind, &decision);
             records.push(finished(env, decision));
             continue;
@@ -184,35 +180,34 @@ pub async fn apply_batch(
             .get(&env.token_id)
             .filter(|(owner, concert)| *owner == env.user_id && !paid.contains(&(*owner, *concert)))
             .map(|(_, concert)| *concert);
-        let Some(concert) = concert else {
-            let reason = RejectReason::TokenNotActive;
-            records.push(finished(env, Decision::Rejected(reason)));
-            outcomes[i] = Outcome::Rejected(kind, reason);
-            continue;
-        };
-        match env.command {
-            Command::Reserve { .. } => run.push(i, env, concert),
-            Command::Pay { .. } => {
+        match (kind, concert) {
+            (RequestKind::Reserve, Some(concert)) => run.push(i, env, concert),
+            (RequestKind::Pay, _) => {
                 run.flush(&mut tx, rules, now, &mut records, &mut outcomes)
                     .await?;
-                let payer = (env.user_id, concert);
-                let reservations = env.command.reservations();
-                let decision = pay::pay(
-                    &mut tx,
-                    now,
-                    payer,
-                    &reservations,
-                    rules.max_tickets_per_user,
-                )
-                .await?;
-                if matches!(decision, Decision::Succeeded(_)) {
-                    paid.insert(payer);
+                // A token no longer active may still pay offers from the
+                // waitlist (rule 11): pay decides, once it is known to be
+                // the payer's.
+                let owned = concert.is_some()
+                    || store::queue::owner_of(&mut tx, env.token_id).await? == Some(env.user_id);
+                let (decision, paid_in) = if owned {
+                    let reservations = env.command.reservations();
+                    let payer = (env.user_id, concert);
+                    pay::pay(&mut tx, now, payer, &reservations, rules).await?
+                } else {
+                    (Decision::Rejected(RejectReason::TokenNotActive), None)
+                };
+                if let Some(concert) = paid_in {
+                    paid.insert((env.user_id, concert));
                 }
                 outcomes[i] = Outcome::of(kind, &decision);
                 records.push(finished(env, decision));
             }
-            // Decided above, before the token check.
-            Command::Cancel { .. } => {}
+            _ => {
+                let reason = RejectReason::TokenNotActive;
+                records.push(finished(env, Decision::Rejected(reason)));
+                outcomes[i] = Outcome::Rejected(kind, reason);
+            }
         }
     }
     run.flush(&mut tx, rules, now, &mut records, &mut outcomes)

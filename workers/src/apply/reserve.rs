@@ -6,13 +6,16 @@
 use super::{finished, Outcome, Rules};
 use chrono::{DateTime, Utc};
 use domain::rules::{decide_reserve, SeatState};
+use domain::waitlist::goes_to_waitlist;
 use domain::wire::{RequestResult, ReserveResult};
 use domain::{
-    Command, CommandEnvelope, ConcertId, Decision, RejectReason, RequestKind, ReservationId,
+    Command, CommandEnvelope, ConcertId, Decision, PerformanceId, RejectReason, RequestKind,
+    ReservationId,
 };
 use std::collections::{HashMap, HashSet};
 use store::holds::NewHolds;
 use store::requests::Finished;
+use store::waitlist::FreedSeat;
 use store::PgConnection;
 use uuid::Uuid;
 
@@ -58,6 +61,8 @@ struct Seat {
     reservation: Option<Uuid>,
     price: i64,
     concert: ConcertId,
+    /// Someone is on its performance's waitlist (as far as the run knows).
+    waitlisted: bool,
 }
 
 /// Decides `run` (reserve commands whose ids are fresh, each with the
@@ -98,6 +103,7 @@ async fn decide(
                 reservation: s.reservation_id,
                 price: s.price,
                 concert: s.concert_id,
+                waitlisted: s.waitlisted,
             };
             ((s.performance_id, s.seat_number), seat)
         })
@@ -126,6 +132,11 @@ async fn decide(
         if seat.concert != *concert {
             decisions.push(Decision::Rejected(RejectReason::TokenNotActive));
             continue;
+        }
+        // A free seat goes to the first on its waitlist before anyone else
+        // (rule 11): the reserve then finds it held.
+        if goes_to_waitlist(seat.state, seat.waitlisted, now) {
+            offer(conn, rules, now, key, seat).await?;
         }
         let holds = live_holds.entry(env.user_id.0).or_default();
         let until = match decide_reserve(
@@ -159,4 +170,31 @@ async fn decide(
     store::holds::expire(conn, &lapsed).await?;
     new_holds.write(conn).await?;
     Ok(decisions)
+}
+
+/// Offers the free `seat` at `key` to the first on its performance's
+/// waitlist and updates what the run knows of it: held by the offer, or no
+/// longer waitlisted if the list has emptied meanwhile.
+async fn offer(
+    conn: &mut PgConnection,
+    rules: Rules,
+    now: DateTime<Utc>,
+    (performance, seat_number): (i64, i16),
+    seat: &mut Seat,
+) -> Result<(), store::Error> {
+    let freed = FreedSeat {
+        performance_id: PerformanceId(performance),
+        seat_number,
+        price: seat.price,
+        lapsed: seat.reservation,
+    };
+    let offers = store::waitlist::offer_freed(conn, &[freed], now, rules.offer_ttl).await?;
+    match offers.first() {
+        Some(made) => {
+            seat.state.held_until = Some(made.held_until);
+            seat.reservation = Some(made.reservation_id.0);
+        }
+        None => seat.waitlisted = false,
+    }
+    Ok(())
 }

@@ -29,6 +29,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     BalanceLimit,
     SaleAlreadyOpen,
+    SeatsAvailable,
     PayloadTooLarge,
     IdempotencyKeyReused,
     RateLimited,
@@ -43,7 +44,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the enum, for whoever must go through
     /// them all (the tests; a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::ValidationError,
         Self::InvalidToken,
         Self::InvalidCredentials,
@@ -60,6 +61,7 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::BalanceLimit,
         Self::SaleAlreadyOpen,
+        Self::SeatsAvailable,
         Self::PayloadTooLarge,
         Self::IdempotencyKeyReused,
         Self::RateLimited,
@@ -146,6 +148,11 @@ impl ErrorCode {
                 "SALE_ALREADY_OPEN",
                 StatusCode::CONFLICT,
                 "the concert's sale has opened (or opens now), so its `sale_opens_at` can no longer change",
+            ),
+            Self::SeatsAvailable => (
+                "SEATS_AVAILABLE",
+                StatusCode::CONFLICT,
+                "the performance has a seat available now: reserve it instead of waiting",
             ),
             Self::PayloadTooLarge => (
                 "PAYLOAD_TOO_LARGE",
