@@ -39,7 +39,7 @@ pub async fn join(
     let performance = PerformanceId(int_id(&raw, "performance_id")?);
     let concert = concert_of(&state, performance).await?;
     caller.require_active_for(concert)?;
-    let mut conn = state.pool.acquire().await.map_err(store::Error::from)?;
+    let mut conn = state.pool.acquire().await?;
     let place = store::waitlist::place_of(&mut conn, performance, caller.user_id).await?;
     let available = match place {
         Some(_) => 0,
