@@ -21,6 +21,21 @@ pub struct Place {
     pub new: bool,
 }
 
+/// Holds the list of `performance` still for a join: a transaction taking
+/// places off it waits until the join has committed, and a join waits for
+/// such a transaction, so places are taken in the order of `seq` (see
+/// [`take_first`]). Call it first in the join's transaction.
+pub async fn lock_for_join(
+    conn: &mut PgConnection,
+    performance: PerformanceId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from performances where performance_id = $1 for share")
+        .bind(performance.0)
+        .fetch_optional(conn)
+        .await
+        .map(drop)
+}
+
 /// `user`'s place on the list of `performance`, if they have one.
 pub async fn place_of(
     conn: &mut PgConnection,
@@ -119,13 +134,27 @@ struct Taken {
 }
 
 /// Takes the first `n` places off the list of `performance`, in list order.
-/// Places are locked first to last, so a second transaction wanting them
-/// waits and then takes the places after them: no place is skipped.
+/// When anyone waits, the performance's row is locked first: a join in
+/// flight (see [`lock_for_join`]) commits before the places are read, so a
+/// place cannot appear ahead of the ones taken once they are taken. Places
+/// are then locked first to last, so a second transaction wanting them
+/// waits and takes the places after them: no place is skipped.
 async fn take_first(
     conn: &mut PgConnection,
     performance: PerformanceId,
     n: usize,
 ) -> Result<Vec<Taken>, sqlx::Error> {
+    let waited_for: Option<i32> = sqlx::query_scalar(
+        "select 1 from performances
+          where performance_id = $1 and exists (select 1 from waitlist where performance_id = $1)
+            for no key update",
+    )
+    .bind(performance.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if waited_for.is_none() {
+        return Ok(Vec::new());
+    }
     let mut rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
         "with turn as (select nextval('waitlist_offer_order') as n),
               first as (select user_id from waitlist where performance_id = $1

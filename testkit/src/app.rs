@@ -157,11 +157,17 @@ impl TestApp {
     /// Adds a future performance of 50 seats at `price` to `concert` and
     /// returns its id.
     pub async fn add_performance_of(&self, concert: i64, price: i64) -> i64 {
+        self.add_small_performance(concert, price, 50).await
+    }
+
+    /// Adds a future performance of `seats` seats (1..=50) at `price` to
+    /// `concert` and returns its id: a performance a test can sell out.
+    pub async fn add_small_performance(&self, concert: i64, price: i64, seats: usize) -> i64 {
         let mut conn = self.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
         let concert = domain::ConcertId(concert);
         let performance = NewPerformance {
             starts_at: chrono::Utc::now() + chrono::TimeDelta::days(30),
-            prices: vec![price; 50],
+            prices: vec![price; seats],
         };
         let ids = store::catalog::add_performances(&mut conn, concert, &[performance])
             .await

@@ -1,6 +1,6 @@
 //! What must hold in the database after any workload, once every command is
-//! final (SPEC rules 5 to 9): money is conserved, no seat is sold twice,
-//! every command has one effect. The API's tests and the chaos run check the
+//! final (SPEC rules 5 to 9 and 11): money is conserved, no seat is sold
+//! twice, every command has one effect, the waitlist is served in order. The API's tests and the chaos run check the
 //! same queries, so an invariant is stated once.
 //!
 //! Each invariant is a query that returns no rows while it holds; every row
@@ -178,13 +178,14 @@ pub const COMMANDS: &[Invariant] = &[
           where (q.status is distinct from 'pending') is distinct from (a.command_id is not null)",
     },
     Invariant {
-        name: "each reservation created by exactly one succeeded reserve request",
-        sql: "select r.reservation_id, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
+        name: "each reservation but an offer created by exactly one succeeded reserve request, an offer by none",
+        sql: "select r.reservation_id, r.offer_seq, count(q.request_id) as requests, array_agg(q.request_id) as request_ids
            from reservations r
            left join requests q
              on q.kind = 'reserve' and q.status = 'succeeded'
             and q.result ->> 'reservation_id' = r.reservation_id::text
-          group by r.reservation_id having count(q.request_id) <> 1",
+          group by r.reservation_id
+         having count(q.request_id) <> case when r.offer_seq is null then 1 else 0 end",
     },
     Invariant {
         name: "every succeeded reserve request has its reservation",
@@ -229,6 +230,32 @@ pub const COMMANDS: &[Invariant] = &[
     },
 ];
 
+/// Rule 11: the waitlist is served in order. Offers are ordered by the
+/// taking that made them (`offer_order`; places taken together share it)
+/// and, within one, by place.
+pub const WAITLIST: &[Invariant] = &[
+    Invariant {
+        name: "offers follow the waitlist: each performance's offers were made in the order of its places",
+        sql: "select * from (
+             select performance_id, reservation_id, user_id, offer_seq, offer_order,
+                    lag(offer_seq) over w as previous_seq, lag(offer_order) over w as previous_order
+               from reservations where offer_seq is not null
+             window w as (partition by performance_id order by offer_order, offer_seq)) t
+          where previous_seq >= offer_seq",
+    },
+    Invariant {
+        name: "nobody still waiting was passed over: no offer went to a later place",
+        sql: "select w.performance_id, w.user_id, w.seq, r.reservation_id, r.offer_seq
+           from waitlist w
+           join reservations r on r.performance_id = w.performance_id and r.offer_seq > w.seq",
+    },
+    Invariant {
+        name: "an offer is made once per place",
+        sql: "select performance_id, offer_seq, count(*) from reservations
+          where offer_seq is not null group by performance_id, offer_seq having count(*) > 1",
+    },
+];
+
 /// How many rows of evidence to keep per invariant.
 const EVIDENCE_ROWS: usize = 50;
 
@@ -267,12 +294,20 @@ pub async fn commands_are_applied_once(pool: &PgPool) -> sqlx::Result<Vec<Violat
     check(pool, COMMANDS).await
 }
 
+/// The violations of [`WAITLIST`]: empty when every offer went to the
+/// first on its list.
+pub async fn waitlist_is_served_in_order(pool: &PgPool) -> sqlx::Result<Vec<Violation>> {
+    check(pool, WAITLIST).await
+}
+
 /// The violations of every invariant here ([`MONEY`], [`SEATS`],
-/// [`COMMANDS`]): what a test or the chaos run checks after its workload.
+/// [`COMMANDS`], [`WAITLIST`]): what a test or the chaos run checks after
+/// its workload.
 pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<Violation>> {
     let mut out = money_is_conserved(pool).await?;
     out.extend(seats_are_sold_once(pool).await?);
     out.extend(commands_are_applied_once(pool).await?);
+    out.extend(waitlist_is_served_in_order(pool).await?);
     Ok(out)
 }
 

@@ -287,4 +287,27 @@ impl TestApp {
             }
         }
     }
+
+    /// `POST /v1/performances/{performance}/waitlist` with `token`.
+    pub async fn join_waitlist(&self, token: &str, performance: i64) -> Response {
+        self.post(
+            &format!("/v1/performances/{performance}/waitlist"),
+            Some(token),
+            json!({}),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/performances/{performance}/waitlist` with `credential`.
+    pub async fn leave_waitlist(&self, credential: &str, performance: i64) -> Response {
+        self.client
+            .delete(format!(
+                "{}/v1/performances/{performance}/waitlist",
+                self.address
+            ))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DELETE waitlist: {e}"))
+    }
 }

@@ -39,11 +39,12 @@ pub async fn join(
     let performance = PerformanceId(int_id(&raw, "performance_id")?);
     let concert = concert_of(&state, performance).await?;
     caller.require_active_for(concert)?;
-    let mut conn = state.pool.acquire().await?;
-    let place = store::waitlist::place_of(&mut conn, performance, caller.user_id).await?;
+    let mut tx = state.pool.begin().await?;
+    store::waitlist::lock_for_join(&mut tx, performance).await?;
+    let place = store::waitlist::place_of(&mut tx, performance, caller.user_id).await?;
     let available = match place {
         Some(_) => 0,
-        None => store::waitlist::available_seats(&mut conn, performance).await?,
+        None => store::waitlist::available_seats(&mut tx, performance).await?,
     };
     let (status, position) = match (decide_join(place.is_some(), available), place) {
         (Join::AlreadyOn, Some(position)) => (StatusCode::OK, Some(position)),
@@ -55,15 +56,16 @@ pub async fn join(
                 ),
             })
         }
-        _ => match store::waitlist::append(&mut conn, performance, caller.user_id).await? {
+        _ => match store::waitlist::append(&mut tx, performance, caller.user_id).await? {
             Some(position) => (StatusCode::CREATED, Some(position)),
             // A concurrent join of the same user made the place first.
             None => (
                 StatusCode::OK,
-                store::waitlist::place_of(&mut conn, performance, caller.user_id).await?,
+                store::waitlist::place_of(&mut tx, performance, caller.user_id).await?,
             ),
         },
     };
+    tx.commit().await?;
     // A place made a moment ago can only be gone if it was offered a seat
     // or given up meanwhile; either way it is not there to report.
     let position = position.ok_or_else(|| {

@@ -21,3 +21,4 @@ mod security;
 mod slow_clients;
 mod tickets;
 mod validation;
+mod waitlist;
