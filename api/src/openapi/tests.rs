@@ -17,6 +17,8 @@ const SPEC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/v1/reservations"),
     ("post", "/v1/payments"),
     ("post", "/v1/reservations/{reservation_id}/cancel"),
+    ("post", "/v1/performances/{performance_id}/waitlist"),
+    ("delete", "/v1/performances/{performance_id}/waitlist"),
     ("get", "/v1/requests/{request_id}"),
     ("get", "/v1/reservations"),
     ("get", "/v1/tickets"),

@@ -47,7 +47,7 @@ pub async fn join(
         None => store::waitlist::available_seats(&mut tx, performance).await?,
     };
     let (status, position) = match (decide_join(place.is_some(), available), place) {
-        (Join::AlreadyOn, Some(position)) => (StatusCode::OK, Some(position)),
+        (Join::AlreadyOn, Some(position)) => (StatusCode::OK, position),
         (Join::SeatsAvailable, _) => {
             return Err(ApiError::Conflict {
                 code: ErrorCode::SeatsAvailable,
@@ -56,24 +56,9 @@ pub async fn join(
                 ),
             })
         }
-        _ => match store::waitlist::append(&mut tx, performance, caller.user_id).await? {
-            Some(position) => (StatusCode::CREATED, Some(position)),
-            // A concurrent join of the same user made the place first.
-            None => (
-                StatusCode::OK,
-                store::waitlist::place_of(&mut tx, performance, caller.user_id).await?,
-            ),
-        },
+        _ => append(&mut tx, performance, caller.user_id).await?,
     };
     tx.commit().await?;
-    // A place made a moment ago can only be gone if it was offered a seat
-    // or given up meanwhile; either way it is not there to report.
-    let position = position.ok_or_else(|| {
-        ApiError::not_found(
-            ErrorCode::NotFound,
-            "the place was taken off the list meanwhile (an offer or a leave)".to_owned(),
-        )
-    })?;
     Ok((
         status,
         Json(WaitlistPlace {
@@ -108,6 +93,28 @@ pub async fn leave(
     concert_of(&state, performance).await?;
     store::waitlist::leave(&state.pool, performance, caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes `user`'s place at the end of the list: `201`, or `200` with the
+/// place a concurrent join of the same user made first. A place can vanish
+/// between the two only through a concurrent leave of that user; then the
+/// join is tried again.
+async fn append(
+    tx: &mut store::Tx<'_>,
+    performance: PerformanceId,
+    user: domain::UserId,
+) -> Result<(StatusCode, i64), ApiError> {
+    for _ in 0..3 {
+        if let Some(position) = store::waitlist::append(tx, performance, user).await? {
+            return Ok((StatusCode::CREATED, position));
+        }
+        if let Some(position) = store::waitlist::place_of(tx, performance, user).await? {
+            return Ok((StatusCode::OK, position));
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "the waitlist place of {user} on {performance} kept changing"
+    )))
 }
 
 async fn concert_of(state: &AppState, performance: PerformanceId) -> Result<ConcertId, ApiError> {

@@ -76,6 +76,35 @@ async fn a_refund_delivered_twice_gives_the_money_back_once() {
 }
 
 #[tokio::test]
+async fn a_cancel_delivered_twice_offers_the_freed_seat_to_the_waitlist_once() {
+    let app = spawn_app().await;
+    let performance = app.add_small_performance(app.concert, 10_000, 1).await;
+    let (holder, token) = app.active_user().await;
+    let reservation = app.hold(&token, performance, 1).await;
+    for _ in 0..2 {
+        let (_, waiting) = app.active_user().await;
+        let joined = app.join_waitlist(&waiting, performance).await;
+        assert_eq!(joined.status(), StatusCode::CREATED);
+    }
+
+    let twice = app.cancel_command(&holder, &reservation, performance, 1);
+    let sentinel = app.cancel_command(&holder, &reservation, performance, 1);
+    app.publish(&[&twice, &twice, &sentinel]).await;
+    let sentinel_done = format!(
+        "select count(*) from requests where request_id = '{}' and status <> 'pending'",
+        sentinel.request_id
+    );
+    eventually(Duration::from_secs(20), || async {
+        app.number(&sentinel_done).await == 1
+    })
+    .await;
+    let offers = "select count(*) from reservations where offer_seq is not null";
+    assert_eq!(app.number(offers).await, 1, "one offer for one freed seat");
+    assert_eq!(app.number("select count(*) from waitlist").await, 1);
+    testkit::invariants::assert_holds(testkit::invariants::all(&app.pool).await);
+}
+
+#[tokio::test]
 async fn offsets_are_stored_only_after_the_transaction_commits() {
     let mut app = spawn_app().await;
     let performance = app.add_performance(50_000).await;
