@@ -2,6 +2,7 @@
 //! them, published past the API, or handed straight to the apply step.
 
 use crate::app::TestApp;
+use crate::eventually;
 use api::publisher::Publisher;
 use domain::{Command, CommandEnvelope, PerformanceId, RequestId, SeatNumber, TokenId, UserId};
 use rdkafka::config::ClientConfig;
@@ -78,6 +79,26 @@ impl TestApp {
             reserve(performance, seat),
         )
         .with_body_hash(Some(api::idempotency::body_hash("reserve", &body)))
+    }
+
+    /// Publishes `envelopes` straight to the topic, in order, and waits
+    /// until the last one is final. Commands of one seat share a partition,
+    /// so once the last is final every copy before it has been consumed.
+    /// Published straight to Kafka, they have no pending row: the worker
+    /// writes their outcome rows.
+    pub async fn publish_and_settle(&self, envelopes: &[&CommandEnvelope]) {
+        self.publish(envelopes).await;
+        let Some(last) = envelopes.last() else {
+            return;
+        };
+        let done = format!(
+            "select count(*) from requests where request_id = '{}' and status <> 'pending'",
+            last.request_id
+        );
+        eventually(Duration::from_secs(20), || async {
+            self.number(&done).await == 1
+        })
+        .await;
     }
 
     /// Publishes `envelopes` in order, through the API's own publisher (so

@@ -13,21 +13,8 @@ async fn a_command_delivered_twice_has_one_effect() {
     let performance = app.add_performance(50_000).await;
     let (user, token) = app.active_user().await;
     let twice = app.reserve_command(&user, &token, performance, 3);
-    // A later command for the same seat lands on the same partition, so once
-    // it is final both copies before it have been consumed.
     let sentinel = app.reserve_command(&user, &token, performance, 3);
-    app.publish(&[&twice, &twice, &sentinel]).await;
-
-    // Published straight to Kafka, these have no pending row: the worker
-    // writes their outcome rows.
-    let sentinel_done = format!(
-        "select count(*) from requests where request_id = '{}' and status <> 'pending'",
-        sentinel.request_id
-    );
-    eventually(Duration::from_secs(20), || async {
-        app.number(&sentinel_done).await == 1
-    })
-    .await;
+    app.publish_and_settle(&[&twice, &twice, &sentinel]).await;
     let done = app.outcome(&token, &sentinel.request_id.to_string()).await;
     assert_eq!(done["reason"], "SEAT_TAKEN", "{done}");
     let first = app.outcome(&token, &twice.request_id.to_string()).await;
@@ -52,15 +39,7 @@ async fn a_refund_delivered_twice_gives_the_money_back_once() {
 
     let twice = app.cancel_command(&user, &reservation, performance, 8);
     let sentinel = app.cancel_command(&user, &reservation, performance, 8);
-    app.publish(&[&twice, &twice, &sentinel]).await;
-    let sentinel_done = format!(
-        "select count(*) from requests where request_id = '{}' and status <> 'pending'",
-        sentinel.request_id
-    );
-    eventually(Duration::from_secs(20), || async {
-        app.number(&sentinel_done).await == 1
-    })
-    .await;
+    app.publish_and_settle(&[&twice, &twice, &sentinel]).await;
     let key = app.key_of(&user);
     let first = app.outcome(&key, &twice.request_id.to_string()).await;
     assert_eq!(first["result"]["status"], "refunded", "{first}");
@@ -89,15 +68,7 @@ async fn a_cancel_delivered_twice_offers_the_freed_seat_to_the_waitlist_once() {
 
     let twice = app.cancel_command(&holder, &reservation, performance, 1);
     let sentinel = app.cancel_command(&holder, &reservation, performance, 1);
-    app.publish(&[&twice, &twice, &sentinel]).await;
-    let sentinel_done = format!(
-        "select count(*) from requests where request_id = '{}' and status <> 'pending'",
-        sentinel.request_id
-    );
-    eventually(Duration::from_secs(20), || async {
-        app.number(&sentinel_done).await == 1
-    })
-    .await;
+    app.publish_and_settle(&[&twice, &twice, &sentinel]).await;
     let offers = "select count(*) from reservations where offer_seq is not null";
     assert_eq!(app.number(offers).await, 1, "one offer for one freed seat");
     assert_eq!(app.number("select count(*) from waitlist").await, 1);
