@@ -12,95 +12,24 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, BASE, STEP_MS, call, openBrowser, outcome, until } from './lib.mjs';
 
-const BASE = process.env.E2E_BASE_URL;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ARTIFACTS = path.join(HERE, 'artifacts');
-const STEP_MS = 30_000;
-
-let context;
+let browser;
 let page;
-let profile;
-const pageErrors = [];
-
-async function call(method, route, { token, body, key } = {}) {
-  const headers = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (key) headers['idempotency-key'] = key;
-  const response = await fetch(`${BASE}${route}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
-  return { status: response.status, data, headers: response.headers };
-}
-
-async function until(what, fn, limitMs = STEP_MS) {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function outcome(token, requestId) {
-  for (let i = 0; i < 6; i += 1) {
-    const r = await call('GET', `/v1/requests/${requestId}?wait_ms=10000`, { token });
-    assert.equal(r.status, 200, JSON.stringify(r.data));
-    if (r.data.status !== 'pending') return r.data;
-  }
-  throw new Error(`request ${requestId} still pending`);
-}
+let pageErrors;
 
 async function shot(name, fullPage = true) {
   await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage });
 }
 
 before(async () => {
-  assert.ok(BASE, 'set E2E_BASE_URL (scripts/e2e does)');
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await until('the API to be ready', async () => {
-    try { return (await call('GET', '/readyz')).status === 200; } catch { return false; }
-  }, 60_000);
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'concert-e2e-profile-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1000, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(STEP_MS);
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-  });
+  browser = await openBrowser();
+  ({ page, errors: pageErrors } = browser);
 });
 
 after(async () => {
-  if (context) await context.close();
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 });
 
 // The seeded concerts: the one on sale, and the one whose sale opens later.
@@ -120,12 +49,14 @@ async function contains(selector, text) {
 
 const pageToken = () => page.evaluate(() => localStorage.getItem('concert.token'));
 
-// The dates the page offers, and those the page's token opens.
+// The dates the page offers (sold-out ones too), and those the page's token opens.
 async function datesShown(concertId) {
   await page.waitForSelector('#dates [data-performance-id]');
   const shown = await page.$$eval('#dates [data-performance-id]', (els) =>
     els.map((el) => Number(el.dataset.performanceId)));
-  const r = await call('GET', `/v1/concerts/${concertId}/performances`, { token: await pageToken() });
+  const r = await call('GET', `/v1/concerts/${concertId}/performances?include_sold_out=true`, {
+    token: await pageToken(),
+  });
   assert.equal(r.status, 200, JSON.stringify(r.data));
   assert.deepEqual(shown, r.data.map((p) => p.performance_id));
   return shown;

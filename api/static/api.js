@@ -24,6 +24,7 @@ const MESSAGES = {
   RESERVATION_NOT_FOUND: 'That reservation no longer exists. Hold a seat again.',
   NOT_YOUR_RESERVATION: 'That reservation belongs to someone else.',
   ALREADY_CANCELLED: 'That ticket is already cancelled.',
+  SEATS_AVAILABLE: 'A seat of this date is free right now: pick it in the seat map instead of waiting.',
   REFUND_CLOSED: 'The refund window for this show has closed: it starts too soon to cancel.',
   SEAT_NOT_FOUND: 'That seat does not exist.',
   PERFORMANCE_NOT_FOUND: 'That date is no longer on sale.',
@@ -108,11 +109,15 @@ export function randomKey() {
 
 // -------------------------------------------------------------- API
 
-// auth: true sends the queue token, 'key' the guest's user key, false nothing.
+// auth: true sends the queue token, 'key' the guest's user key, { token }
+// that token (an offer is paid with any of the user's), false nothing.
 export async function api(method, path, { body, auth = true, idempotencyKey } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const credential = auth === 'key' ? S.key : auth ? S.token : null;
+  let credential = null;
+  if (auth === 'key') credential = S.key;
+  else if (auth && typeof auth === 'object') credential = auth.token;
+  else if (auth) credential = S.token;
   if (credential) headers.Authorization = `Bearer ${credential}`;
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   let response;

@@ -3,11 +3,13 @@
 // Plain JS modules, no build step, talking only to this API: api.js (shared
 // state, API client, messages), queue.js (the concerts, their rooms, the live
 // place from /v1/queue/events, else by polling /v1/queue/status), booking.js
-// (the joined concert's dates, seats, holds, payment).
+// (the joined concert's dates, seats, holds, payment), tickets.js (the
+// receipt's tickets), waitlist.js (sold-out dates' waitlists and offers).
 
 import { $, S, busy, clearNotice, fail, show, storage } from './api.js';
 import { charge, pay, renderSeats, reserve } from './booking.js';
 import { checkStatus, rejoin, showConcerts } from './queue.js';
+import { startWaitlist } from './waitlist.js';
 
 function storedConcert() {
   try {
@@ -34,6 +36,7 @@ function boot() {
   S.token = storage.get('concert.token');
   S.concert = storedConcert();
   S.firstPosition = Number(storage.get('concert.first')) || null;
+  startWaitlist();
   const start = () => showConcerts().catch((e) => { show('start'); fail(e); });
   if (S.token) {
     // A pass that is gone sends fail() to the concerts itself.

@@ -1,5 +1,6 @@
 // The waiting-room page, part 3 of 4: once admitted, the joined concert's
-// dates and seat map, holding a seat, its countdown, paying, and funds.
+// dates (sold-out ones lead to their waitlist, waitlist.js) and seat map,
+// holding a seat, its countdown, paying, and funds.
 
 import {
   $, S, api, ApiError, busy, clearNotice, every, explain, fail, mmss, notify, now, outcome,
@@ -7,6 +8,7 @@ import {
 } from './api.js';
 import { checkStatus, expire } from './queue.js';
 import { showTickets } from './tickets.js';
+import { hideSoldOut, showSoldOut, waitlistHooks } from './waitlist.js';
 
 const SEATS_POLL_MS = 3000;
 
@@ -24,6 +26,7 @@ export function enterBooking() {
     className: 'fine', textContent: 'Loading…',
   }));
   $('seats-card').hidden = true;
+  hideSoldOut();
   every('tick', 1000, async () => tick());
   tick();
   Promise.all([loadBalance(), loadDates().then(loadHolds)]).catch(fail);
@@ -58,17 +61,25 @@ function markSelected(box, attr, value) {
   for (const el of box.children) el.classList.toggle('selected', el.dataset[attr] === String(value));
 }
 
+// Every future date, sold-out ones too (marked, for their waitlist).
 async function loadDates() {
   const concertId = S.concert.concert_id;
-  const { data } = await api('GET', `/v1/concerts/${concertId}/performances`);
+  const { data } = await api('GET', `/v1/concerts/${concertId}/performances?include_sold_out=true`);
   if (!S.concert || S.concert.concert_id !== concertId) return;
   S.dates = data;
   const box = $('dates');
   box.replaceChildren();
-  if (!data.length) box.textContent = 'Every date of this concert is sold out.';
+  if (!data.length) box.textContent = 'This concert has no upcoming dates.';
   for (const p of data) {
-    const b = choice(when(p.starts_at), `${p.available_seats} of ${p.total_seats} seats left`);
+    const soldOut = p.available_seats === 0;
+    const b = choice(when(p.starts_at), soldOut
+      ? 'Sold out · join the waitlist'
+      : `${p.available_seats} of ${p.total_seats} seats left`);
     b.dataset.performanceId = String(p.performance_id);
+    if (soldOut) {
+      b.classList.add('sold-out');
+      b.dataset.soldOut = 'true';
+    }
     b.addEventListener('click', () => busy(null, () => selectPerformance(p)));
     box.append(b);
   }
@@ -79,6 +90,14 @@ async function selectPerformance(p) {
   S.performance = p;
   S.selected = null;
   markSelected($('dates'), 'performanceId', p.performance_id);
+  if (p.available_seats === 0) {
+    stopTimer('seats');
+    S.seats = [];
+    $('seats-card').hidden = true;
+    showSoldOut(p);
+    return;
+  }
+  hideSoldOut();
   $('seats-card').hidden = false;
   await loadSeats();
   every('seats', SEATS_POLL_MS, loadSeats);
@@ -168,7 +187,8 @@ export async function reserve() {
 // left out.
 async function loadHolds() {
   const { data } = await api('GET', '/v1/reservations');
-  const held = data.filter((r) => r.status === 'held' && Date.parse(r.held_until) > now());
+  // Offers from the waitlist are shown and paid in waitlist.js.
+  const held = data.filter((r) => r.status === 'held' && !r.offer && Date.parse(r.held_until) > now());
   for (const hold of held) {
     if (S.holds.some((h) => h.reservation_id === hold.reservation_id)) continue;
     const performance = S.dates.find((p) => p.performance_id === hold.performance_id);
@@ -301,6 +321,19 @@ function done(holds, payment) {
   show('done');
   showTickets();
 }
+
+// A sold-out date has a seat again (nobody waits for it): show its seats.
+waitlistHooks.seatsFree = async (performanceId) => {
+  if (document.body.dataset.view !== 'booking') return;
+  await loadDates();
+  if (S.performance) markSelected($('dates'), 'performanceId', S.performance.performance_id);
+  const p = S.dates.find((d) => d.performance_id === performanceId);
+  if (p && p.available_seats > 0 && S.performance && S.performance.performance_id === performanceId) {
+    await selectPerformance(p);
+  }
+};
+// An offer paid: the receipt, as for any payment.
+waitlistHooks.paid = done;
 
 export async function charge(event) {
   event.preventDefault();

@@ -155,6 +155,7 @@ async fn page_asset(Path(file): Path<String>) -> Response {
         "queue.js" => (include_str!("../../static/queue.js"), JS),
         "booking.js" => (include_str!("../../static/booking.js"), JS),
         "tickets.js" => (include_str!("../../static/tickets.js"), JS),
+        "waitlist.js" => (include_str!("../../static/waitlist.js"), JS),
         "app.css" => (
             include_str!("../../static/app.css"),
             "text/css; charset=utf-8",
