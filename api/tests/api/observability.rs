@@ -67,6 +67,8 @@ async fn the_page_its_assets_and_the_docs_are_served() {
         ("/assets/api.js", "text/javascript", "/v1/"),
         ("/assets/queue.js", "text/javascript", "/v1/queue/events"),
         ("/assets/booking.js", "text/javascript", "/v1/reservations"),
+        ("/assets/waitlist.js", "text/javascript", "/waitlist"),
+        ("/assets/tickets.js", "text/javascript", "/v1/tickets"),
         ("/assets/app.css", "text/css", ".seat"),
         ("/docs", "text/html", "swagger-ui"),
         ("/docs/", "text/html", "swagger-ui"),
