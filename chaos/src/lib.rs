@@ -1,12 +1,14 @@
 //! Chaos test harness (issues 6 and 12): a seeded random workload of
-//! balance charges, seat holds and payments from a few hundred users
+//! balance charges, seat holds, payments, cancels and waitlist places
+//! (a third of the users wait for seats of small sold-out performances and
+//! pay or let run out the offers they get) from a few hundred users
 //! (up to ~200 commands a second between faults on 2 cores) across several real `api` and `workers`
 //! processes, on a real three-node Apache Kafka cluster, while the harness
 //! `kill -9`s and restarts workers (and now and then an API), pauses
 //! workers with SIGSTOP past the consumer session timeout, `kill -9`s Kafka
 //! nodes one at a time (partition leaders and the workers' group
 //! coordinator among them) and restarts Postgres; then it checks the
-//! invariants of SPEC rules 5-9 against the database and the recorded
+//! invariants of SPEC rules 5-11 against the database and the recorded
 //! history.
 //!
 //! Everything runs on loopback with a private Postgres cluster and a
@@ -36,6 +38,7 @@
 //! `<workspace>/.local/kafka/libs`), `CHAOS_KEEP_DIR=1` (keep the temp
 //! dir), `CHAOS_WORKER_KILLS`, `CHAOS_WORKER_PAUSES`, `CHAOS_API_KILLS`,
 //! `CHAOS_BROKER_KILLS`, `CHAOS_PG_RESTARTS`, `CHAOS_HOLD_TTL_SECONDS`,
+//! `CHAOS_OFFER_SECONDS` (`WAITLIST_OFFER_SECONDS`, default 5),
 //! `CHAOS_LATE_WAIT_SECS`, and `KAFKA_GROUP_PROTOCOL` (passed to the
 //! workers; their default when unset).
 
@@ -84,6 +87,12 @@ pub const CONSUMER_GROUP: &str = "chaos.workers";
 pub const PERFORMANCES: usize = 60;
 /// Seats per performance (the schema allows 1..=50).
 pub const SEATS: usize = 50;
+/// Small performances besides the catalog's, that a third of the users
+/// (the fans) want: they sell out within seconds, so the fans join their
+/// waitlists and seats come back to them as offers (rule 11).
+pub const SMALL_PERFORMANCES: usize = 6;
+/// Seats of each small performance.
+pub const SMALL_SEATS: usize = 4;
 
 const APIS: usize = 2;
 const WORKERS: usize = 3;
@@ -101,6 +110,9 @@ pub struct Config {
     pub plan: faults::Plan,
     /// `HOLD_TTL_SECONDS` of the stack: short, so holds lapse within a run.
     pub hold_ttl_seconds: u32,
+    /// `WAITLIST_OFFER_SECONDS` of the stack: short, so offers run out and
+    /// pass down the list within a run.
+    pub offer_seconds: u32,
     /// Where the `api` and `workers` binaries are.
     pub bin_dir: PathBuf,
     /// Where the history file goes (`<target>/chaos`).
@@ -182,6 +194,7 @@ impl Config {
                 duration: Duration::from_secs(duration),
             },
             hold_ttl_seconds: env_num("CHAOS_HOLD_TTL_SECONDS")?.unwrap_or(8),
+            offer_seconds: env_num("CHAOS_OFFER_SECONDS")?.unwrap_or(5).max(1),
             bin_dir,
             late_wait_secs: env_num("CHAOS_LATE_WAIT_SECS")?.unwrap_or(30),
             out_dir: target.join("chaos"),
@@ -233,6 +246,7 @@ fn stack_env(cfg: &Config, database_url: String, brokers: String) -> Vec<(String
         ("QUEUE_IDLE_TIMEOUT_SECONDS", "300".to_owned()),
         ("RATE_LIMIT_PER_IP_PER_MINUTE", "0".to_owned()),
         ("HOLD_TTL_SECONDS", cfg.hold_ttl_seconds.to_string()),
+        ("WAITLIST_OFFER_SECONDS", cfg.offer_seconds.to_string()),
         ("MAX_HOLDS_PER_USER", "2".to_owned()),
         ("SEAT_COMMAND_PARTITIONS", "6".to_owned()),
         ("DATABASE_POOL_SIZE", "8".to_owned()),
@@ -478,6 +492,7 @@ async fn run_in(
         drain: drained_at.saturating_duration_since(last_fault),
         workload: workload_secs,
         time_to_final: report::time_to_final(&pool, &ops, last_fault_wall).await?,
+        waitlist: &history.waitlist(),
     };
     let mut summary = report::summarize(cfg, &ops, &pool, &figures).await?;
     for (line, _) in &recovery {
@@ -560,11 +575,13 @@ async fn check_all(
 ) -> anyhow::Result<Vec<String>> {
     let observed = history.all_observed();
     let seen_paid = history.all_seen_paid();
+    let waitlist = history.waitlist();
     let input = check::Input {
         ops,
         observed: &observed,
         seen_paid: &seen_paid,
         still_pending,
+        waitlist: &waitlist,
     };
     let found = check::check(pool, &input).await?;
     let mut violations = Vec::new();

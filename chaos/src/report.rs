@@ -1,6 +1,7 @@
 //! The end of a run: waiting for every acknowledged command to be final
 //! (the drain), and the summary with the figures of the run.
 
+use crate::history::waitlist::{Fate, WaitLog};
 use crate::history::{OpRecord, Verdict};
 use crate::{faults, rng, workload, Config};
 use sqlx::PgPool;
@@ -130,6 +131,8 @@ pub struct Figures<'a> {
     pub workload: Duration,
     /// See [`time_to_final`].
     pub time_to_final: Option<(f64, i64)>,
+    /// What the clients saw of the waitlist.
+    pub waitlist: &'a WaitLog,
 }
 
 /// The printable summary: faults per kind, rates, outcomes, totals.
@@ -227,6 +230,95 @@ pub async fn summarize(
     s.push_str(&format!(
         "  database: {} charges, {} reservations, {} payments, {} seats sold\n",
         totals.0, totals.1, totals.2, totals.3
+    ));
+    s.push_str(&waitlist_lines(ops, pool, fig.waitlist).await?);
+    Ok(s)
+}
+
+/// The waitlist's figures: joins by answer, places by end, offers seen and
+/// paid by the clients, and the offers of the database.
+async fn waitlist_lines(ops: &[OpRecord], pool: &PgPool, w: &WaitLog) -> anyhow::Result<String> {
+    let mut joins: BTreeMap<String, usize> = BTreeMap::new();
+    for j in &w.joins {
+        let label = match (j.status, &j.code) {
+            (Some(s), Some(code)) => format!("{s} {code}"),
+            (Some(s), None) => s.to_string(),
+            (None, _) => "no answer".to_owned(),
+        };
+        *joins.entry(label).or_default() += 1;
+    }
+    let mut fates: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &w.places {
+        let fate = match p.fate {
+            Fate::Offered { .. } => "offered",
+            Fate::Left { .. } => "left",
+            Fate::StillOn { .. } => "still on at the end",
+            Fate::Unknown { .. } => "unknown",
+        };
+        *fates.entry(fate.to_owned()).or_default() += 1;
+    }
+    let request_of = |op: u64| {
+        ops.iter()
+            .find(|o| o.op == op)
+            .and_then(OpRecord::request_id)
+    };
+    let mut all_ids: Vec<String> = w.pays.iter().filter_map(|p| request_of(p.op)).collect();
+    let mut expired_ids: Vec<String> = w
+        .pays
+        .iter()
+        .filter(|p| p.expired_token)
+        .filter_map(|p| request_of(p.op))
+        .collect();
+    all_ids.sort();
+    all_ids.dedup();
+    expired_ids.sort();
+    expired_ids.dedup();
+    let paid: (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where request_id::text = any($1)),
+                count(*) filter (where request_id::text = any($2))
+           from requests where kind = 'pay' and status = 'succeeded'",
+    )
+    .bind(&all_ids)
+    .bind(&expired_ids)
+    .fetch_one(pool)
+    .await?;
+    let db: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "select count(*),
+                count(*) filter (where payment_id is not null),
+                count(*) filter (where status = 'refunded'),
+                count(*) filter (where status = 'cancelled'),
+                count(*) filter (where payment_id is null and (status = 'expired' or (status = 'held' and held_until <= now()))),
+                count(*) filter (where status = 'held' and held_until > now()),
+                (select count(*) from waitlist)
+           from reservations where offer_seq is not null",
+    )
+    .fetch_one(pool)
+    .await?;
+    let list = |m: BTreeMap<_, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let seen_placed = w.offers.iter().filter(|o| o.place.is_some()).count();
+    let expired_pays = w.pays.iter().filter(|p| p.expired_token).count();
+    let mut s = format!(
+        "  waitlist (clients): {} joins ({}); {} leaves; places: {}\n",
+        w.joins.len(),
+        list(joins),
+        w.leaves.len(),
+        list(fates),
+    );
+    s.push_str(&format!(
+        "  waitlist (clients): {} offers seen ({seen_placed} ending a place); {} offer payments sent ({expired_pays} with an expired token), {} succeeded ({} with an expired token)\n",
+        w.offers.len(),
+        w.pays.len(),
+        paid.0,
+        paid.1,
+    ));
+    s.push_str(&format!(
+        "  waitlist (database): {} offers made, {} paid ({} since refunded), {} cancelled, {} ran out, {} still held; {} on a list at the end\n",
+        db.0, db.1, db.2, db.3, db.4, db.5, db.6
     ));
     Ok(s)
 }

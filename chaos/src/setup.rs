@@ -3,7 +3,9 @@
 //! APIs answer.
 
 use crate::infra::{Cluster, OFFSETS_TOPIC};
-use crate::{rng, say, workload, COMMAND_TOPIC, PERFORMANCES, SEATS};
+use crate::{
+    rng, say, workload, COMMAND_TOPIC, PERFORMANCES, SEATS, SMALL_PERFORMANCES, SMALL_SEATS,
+};
 use anyhow::{bail, Context};
 use chrono::{TimeDelta, Utc};
 use std::time::Duration;
@@ -75,10 +77,12 @@ pub struct Catalog {
     pub concert: i64,
     /// Its performances, whose seats they hold and pay.
     pub performances: Vec<i64>,
+    /// Its small performances, that the fans wait for.
+    pub small: Vec<i64>,
 }
 
-/// A concert with `PERFORMANCES` future performances of `SEATS` seats at
-/// random prices.
+/// A concert with `PERFORMANCES` future performances of `SEATS` seats and
+/// `SMALL_PERFORMANCES` of `SMALL_SEATS`, at random prices.
 pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<Catalog> {
     let mut conn = pool.acquire().await?;
     let concert = store::catalog::add_concert(
@@ -90,20 +94,28 @@ pub async fn seed_catalog(pool: &PgPool, rng: &mut rng::Rng) -> anyhow::Result<C
         },
     )
     .await?;
-    let performances: Vec<NewPerformance> = (0..PERFORMANCES)
+    let performances: Vec<NewPerformance> = (0..PERFORMANCES + SMALL_PERFORMANCES)
         .map(|day| NewPerformance {
             starts_at: Utc::now() + TimeDelta::days(30 + day as i64),
-            prices: (0..SEATS).map(|_| rng.range(10, 60) * 1000).collect(),
+            prices: (0..if day < PERFORMANCES {
+                SEATS
+            } else {
+                SMALL_SEATS
+            })
+                .map(|_| rng.range(10, 60) * 1000)
+                .collect(),
         })
         .collect();
-    let ids: Vec<i64> = store::catalog::add_performances(&mut conn, concert, &performances)
+    let mut ids: Vec<i64> = store::catalog::add_performances(&mut conn, concert, &performances)
         .await?
         .into_iter()
         .map(|p| p.0)
         .collect();
+    let small = ids.split_off(PERFORMANCES);
     Ok(Catalog {
         concert: concert.0,
         performances: ids,
+        small,
     })
 }
 

@@ -10,6 +10,10 @@ use tokio::time::Instant;
 
 use crate::infra::lock;
 
+pub mod waitlist;
+
+use waitlist::WaitLog;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 /// What an event records, so a history can be filtered by kind.
@@ -232,6 +236,8 @@ struct Inner {
     observed: HashMap<String, Vec<Observed>>,
     /// Reservations read back as `paid` from `GET /v1/reservations`.
     seen_paid: HashMap<String, usize>,
+    /// What the clients saw of the waitlist.
+    waitlist: WaitLog,
 }
 
 /// The shared record of a run, written by every client and fault and read
@@ -291,6 +297,16 @@ impl History {
         lock(&self.inner)
             .seen_paid
             .insert(reservation_id.to_owned(), user);
+    }
+
+    /// Adds to the record of the waitlist.
+    pub fn wait_log(&self, add: impl FnOnce(&mut WaitLog)) {
+        add(&mut lock(&self.inner).waitlist);
+    }
+
+    /// What the clients saw of the waitlist.
+    pub fn waitlist(&self) -> WaitLog {
+        lock(&self.inner).waitlist.clone()
     }
 
     /// Every finished operation.
@@ -354,6 +370,35 @@ impl History {
         }
         for op in &inner.ops {
             serde_json::to_writer(&mut out, &serde_json::json!({"op_record": op}))?;
+            out.write_all(b"\n")?;
+        }
+        let w = &inner.waitlist;
+        let lines = (w
+            .joins
+            .iter()
+            .map(|r| serde_json::json!({"waitlist_join": r})))
+        .chain(
+            w.places
+                .iter()
+                .map(|r| serde_json::json!({"waitlist_place": r})),
+        )
+        .chain(
+            w.offers
+                .iter()
+                .map(|r| serde_json::json!({"waitlist_offer_seen": r})),
+        )
+        .chain(
+            w.pays
+                .iter()
+                .map(|r| serde_json::json!({"waitlist_offer_pay": r})),
+        )
+        .chain(
+            w.leaves
+                .iter()
+                .map(|r| serde_json::json!({"waitlist_leave": r})),
+        );
+        for line in lines {
+            serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
         }
         out.flush()?;

@@ -1,8 +1,12 @@
 //! The checker: reads the private Postgres directly after the faults stopped
 //! and every acknowledged command is final, and compares it with the
-//! history. The invariants of the database alone (money, seats, commands)
-//! are testkit's, the ones the API's tests check too.
+//! history. The invariants of the database alone (money, seats, commands,
+//! the waitlist) are testkit's, the ones the API's tests check too; the
+//! waitlist as the clients saw it is checked in [`waitlist`].
 
+pub mod waitlist;
+
+use crate::history::waitlist::WaitLog;
 use crate::history::{Observed, OpKind, OpRecord, Verdict};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -56,6 +60,8 @@ pub struct Input<'a> {
     /// Acknowledged requests still pending at the deadline, with what
     /// became of them later.
     pub still_pending: &'a [(String, String)],
+    /// What the clients saw of the waitlist.
+    pub waitlist: &'a WaitLog,
 }
 
 /// Every invariant; an empty list means the run passed.
@@ -63,6 +69,7 @@ pub async fn check(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<Viola
     let mut out = Vec::new();
     let mut broken = invariants::all(pool).await?;
     broken.extend(invariants::check(pool, KEYED_CHARGES).await?);
+    broken.extend(invariants::check(pool, waitlist::OFFERS_SOLD_ONCE).await?);
     for v in broken {
         out.push(
             Violation::new(v.invariant, format!("SQL row: {}", v.row)).about(needle_of(&v.row)),
@@ -94,6 +101,7 @@ pub async fn check(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<Viola
         }
     }
     out.extend(check_history(pool, input).await?);
+    out.extend(waitlist::check(pool, input.waitlist, input.ops).await?);
     Ok(out)
 }
 
