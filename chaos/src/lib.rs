@@ -38,7 +38,7 @@
 //! `<workspace>/.local/kafka/libs`), `CHAOS_KEEP_DIR=1` (keep the temp
 //! dir), `CHAOS_WORKER_KILLS`, `CHAOS_WORKER_PAUSES`, `CHAOS_API_KILLS`,
 //! `CHAOS_BROKER_KILLS`, `CHAOS_PG_RESTARTS`, `CHAOS_HOLD_TTL_SECONDS`,
-//! `CHAOS_OFFER_SECONDS` (`WAITLIST_OFFER_SECONDS`, default 5),
+//! `CHAOS_OFFER_SECONDS` (`WAITLIST_OFFER_SECONDS`, default 12),
 //! `CHAOS_LATE_WAIT_SECS`, and `KAFKA_GROUP_PROTOCOL` (passed to the
 //! workers; their default when unset).
 
@@ -194,7 +194,7 @@ impl Config {
                 duration: Duration::from_secs(duration),
             },
             hold_ttl_seconds: env_num("CHAOS_HOLD_TTL_SECONDS")?.unwrap_or(8),
-            offer_seconds: env_num("CHAOS_OFFER_SECONDS")?.unwrap_or(5).max(1),
+            offer_seconds: env_num("CHAOS_OFFER_SECONDS")?.unwrap_or(12).max(1),
             bin_dir,
             late_wait_secs: env_num("CHAOS_LATE_WAIT_SECS")?.unwrap_or(30),
             out_dir: target.join("chaos"),
@@ -466,7 +466,7 @@ async fn run_in(
 
     // ---------------------------------------------------------------- check
     let ops = history.ops();
-    let mut violations = check_all(&pool, history, &ops, &still_pending).await?;
+    let (mut violations, coverage) = check_all(&pool, history, &ops, &still_pending).await?;
     for (line, ok) in &recovery {
         if !ok {
             violations.push(format!(
@@ -495,6 +495,7 @@ async fn run_in(
         waitlist: &history.waitlist(),
     };
     let mut summary = report::summarize(cfg, &ops, &pool, &figures).await?;
+    summary.push_str(&format!("  waitlist checks: {}\n", coverage.describe()));
     for (line, _) in &recovery {
         summary.push_str(&format!("  recovery probe {line}\n"));
     }
@@ -566,13 +567,14 @@ async fn drain_all(
     Ok((drained_at, still_pending))
 }
 
-/// Runs the checker and renders each violation with history excerpts.
+/// Runs the checker and renders each violation with history excerpts;
+/// also returns what the waitlist checks judged.
 async fn check_all(
     pool: &PgPool,
     history: &History,
     ops: &[history::OpRecord],
     still_pending: &[(String, String)],
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, check::waitlist::Coverage)> {
     let observed = history.all_observed();
     let seen_paid = history.all_seen_paid();
     let waitlist = history.waitlist();
@@ -583,7 +585,7 @@ async fn check_all(
         still_pending,
         waitlist: &waitlist,
     };
-    let found = check::check(pool, &input).await?;
+    let (found, coverage) = check::check(pool, &input).await?;
     let mut violations = Vec::new();
     for v in &found {
         let mut text = format!("[{}] {}", v.invariant, v.detail);
@@ -595,7 +597,7 @@ async fn check_all(
         }
         violations.push(text);
     }
-    Ok(violations)
+    Ok((violations, coverage))
 }
 
 /// The fault counts the issues ask of every default run.

@@ -64,8 +64,12 @@ pub struct Input<'a> {
     pub waitlist: &'a WaitLog,
 }
 
-/// Every invariant; an empty list means the run passed.
-pub async fn check(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<Violation>> {
+/// Every invariant (an empty list means the run passed), and what the
+/// waitlist checks judged.
+pub async fn check(
+    pool: &PgPool,
+    input: &Input<'_>,
+) -> anyhow::Result<(Vec<Violation>, waitlist::Coverage)> {
     let mut out = Vec::new();
     let mut broken = invariants::all(pool).await?;
     broken.extend(invariants::check(pool, KEYED_CHARGES).await?);
@@ -101,8 +105,9 @@ pub async fn check(pool: &PgPool, input: &Input<'_>) -> anyhow::Result<Vec<Viola
         }
     }
     out.extend(check_history(pool, input).await?);
-    out.extend(waitlist::check(pool, input.waitlist, input.ops).await?);
-    Ok(out)
+    let (found, coverage) = waitlist::check(pool, input.waitlist, input.ops).await?;
+    out.extend(found);
+    Ok((out, coverage))
 }
 
 /// The first uuid-looking value in a JSON row, for history excerpts.

@@ -10,9 +10,15 @@ use serde_json::{json, Value};
 
 pub(super) async fn charge(ctx: &Ctx, user: &mut User) {
     let amount = user.rng.range(5, 80) * 1000;
+    let token = user.token.clone();
+    charge_with(ctx, user, amount, token).await;
+}
+
+/// A charge of `amount` sent with `credential` (the user's key or a token).
+pub(super) async fn charge_with(ctx: &Ctx, user: &mut User, amount: i64, credential: String) {
+    let token = credential;
     let mut op = ctx.new_op(user, OpKind::Charge { amount }, "c");
     let body = json!({"amount": amount});
-    let token = user.token.clone();
     ctx.send_op(&mut user.rng, &mut op, "/v1/balance/charges", &token, &body)
         .await;
     if op.verdict() == Verdict::Ok {
