@@ -21,7 +21,10 @@
 //! coordinator) and restarts Postgres (3). The run fails on any broken
 //! invariant: an acknowledged command not final within 30 s of the last
 //! fault, anything applied twice, money not conserved, a seat sold twice,
-//! and the rest in `chaos/src/check.rs`. The summary prints the faults of
+//! a waitlist offer out of the order the clients joined in or sold twice,
+//! and the rest in `chaos/src/check/`. A third of the clients wait on the
+//! lists of six small performances of four seats (SPEC rule 11); the
+//! summary counts their joins, the offers they saw and paid. The summary prints the faults of
 //! each kind, the rate reached and the time from the end of the last fault
 //! to the last acknowledged command's final status.
 //!

@@ -6,12 +6,12 @@
 //! (`store::waitlist`), and places are numbered (`seq`) in the order their
 //! joins ran: so if A's `201` came before B's join went out, A's place is
 //! ahead of B's, and any offer made for B's place finds A's taken (offered
-//! before or together with B's) or left. Only places whose user can
-//! account for them are judged: made by a join answered `201` at every
+//! before it or in the same taking) or left. Only places whose user can
+//! account for them are judged: made by a join answered `201` at its only
 //! attempt, ended by an offer seen, a leave confirmed by a read after its
-//! `204`, or still there at the end; a user and performance with a join
-//! without a definite answer (a place the client may not know of) is left
-//! out from then on.
+//! `204`, or still there at the end. From a join without a definite
+//! answer on (it may have made a place the client never heard of), a
+//! user's places on that list are left out.
 
 mod rules;
 #[cfg(test)]
@@ -258,7 +258,15 @@ fn judge<'a>(
         .collect();
     let mut judged = Vec::new();
     for p in &log.places {
-        if !p.certain || taint.by(p.user, p.performance_id, p.joined_sent_ms) {
+        // Untainted until it ended: a join without a definite answer while
+        // the place was the user's may have made a second one, whose offer
+        // could be taken for this one's.
+        let ended_ms = match &p.fate {
+            Fate::Offered { seen_ms, .. } => *seen_ms,
+            Fate::Left { answered_ms, .. } => *answered_ms,
+            Fate::StillOn { .. } | Fate::Unknown { .. } => u64::MAX,
+        };
+        if !p.certain || taint.by(p.user, p.performance_id, ended_ms) {
             continue;
         }
         let end = match &p.fate {

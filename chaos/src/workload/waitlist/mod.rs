@@ -1,12 +1,12 @@
 //! The fans' side of the waitlist (SPEC rule 11). A third of the users
 //! want seats of the small performances: they reserve one while any is
 //! available, else join the performance's list (a `409 SEATS_AVAILABLE`
-//! sends them back to reserving); on a list they read their reservations
-//! now and then for the offer, pay most offers (with an expired token of
-//! theirs when they have one, now and then), cancel some and let the rest
-//! run out; some leave the list, some ask to join again (`200`, same
-//! place); now and then they give a paid seat back (a refund) so seats keep
-//! coming back to the lists.
+//! sends them back to reserving). On a list a fan does nothing else: it
+//! reads its reservations every second or so for the offer, pays most
+//! offers (topping its balance up first, and now and then with its expired
+//! token), cancels some and lets the rest run out; some leave the list,
+//! some ask to join again (`200`, the same place). Now and then a fan gives
+//! a paid seat back (a refund), so seats keep coming back to the lists.
 //!
 //! What the checker needs from the client's view is kept exact: a user
 //! has at most one place at a time, and every read of the user's
