@@ -35,7 +35,7 @@ use view::{current, end_place, log, poll};
 
 /// Whether user `idx` is a fan of the small performances.
 pub fn is_fan(idx: usize) -> bool {
-    idx % 3 == 0
+    idx.is_multiple_of(3)
 }
 
 /// A user's place on a list, as far as it knows.
