@@ -241,6 +241,71 @@ pub fn percentiles(path: &Path, title: &str, lines: &[Line<'_>]) -> anyhow::Resu
     Ok(())
 }
 
+/// One panel of [`panels`]: its title, its y axis and its lines.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub y_desc: &'a str,
+    pub lines: Vec<Line<'a>>,
+}
+
+/// Panels stacked one above the other, sharing x (seconds).
+pub fn panels(path: &Path, x_desc: &str, panels: &[Panel<'_>]) -> anyhow::Result<()> {
+    let height = 420 * panels.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (1200, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    let x1 = panels
+        .iter()
+        .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter().map(|pt| pt.0)))
+        .fold(1.0f64, f64::max);
+    for (panel, area) in panels.iter().zip(areas) {
+        let y1 = panel
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|pt| pt.1))
+            .fold(1.0f64, f64::max)
+            * 1.05;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(panel.title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..x1, 0.0..y1)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(panel.y_desc)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(draw_err)?;
+        for line in &panel.lines {
+            let color = line.color;
+            chart
+                .draw_series(LineSeries::new(
+                    line.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_err)?
+                .label(line.name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)?;
+    Ok(())
+}
+
 /// "p90", "p99", "p99.9" for 1, 2, 3 nines.
 fn percent_label(nines: f64) -> String {
     let q = (1.0 - 10f64.powf(-nines)) * 100.0;

@@ -9,6 +9,7 @@ mod open_loop;
 mod phases;
 mod report;
 mod rss;
+mod sellout;
 mod setup;
 mod stats;
 
@@ -21,8 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn main() -> anyhow::Result<()> {
-    if std::env::args().nth(1).as_deref() == Some("line") {
-        return line::main(std::env::args().skip(2));
+    match std::env::args().nth(1).as_deref() {
+        Some("line") => return line::main(std::env::args().skip(2)),
+        Some("sellout") => return sellout::main(std::env::args().skip(2)),
+        _ => {}
     }
     let args = Args::parse(std::env::args().skip(1))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
