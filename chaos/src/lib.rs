@@ -49,7 +49,9 @@ pub mod faults;
 pub mod history;
 pub mod infra;
 pub mod report;
-pub mod rng;
+/// The seeded generator of the workload and the faults (shared with
+/// `loadgen sellout`, so it lives in the test kit).
+pub use testkit::rng;
 pub mod setup;
 pub mod workload;
 

@@ -28,11 +28,7 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let args = Args::parse(std::env::args().skip(1))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the Tokio runtime")?;
+    let runtime = crate::setup::runtime()?;
     runtime.block_on(run(args))
 }
 

@@ -15,6 +15,16 @@ use tokio::task::JoinSet;
 
 pub const SEATS_PER_PERFORMANCE: u64 = 50;
 
+/// The runtime every loadgen command runs on: two threads, as many as the
+/// machine's cores, so the load generator does not starve the stack.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the Tokio runtime")
+}
+
 /// One HTTP client for everything: keep-alive, no proxy (loopback only).
 pub fn http_client(max_in_flight: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()

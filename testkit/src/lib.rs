@@ -2,7 +2,10 @@
 //!
 //! - [`invariants`]: what must hold in the database after any workload (money
 //!   conserved, no seat sold twice, every command applied once). The API's
-//!   tests and the chaos run check the same queries. Always built.
+//!   tests, the chaos run and the sell-out benchmark check the same queries.
+//!   Always built.
+//! - [`rng`]: the seeded generator that makes the chaos run's and the
+//!   sell-out's choices repeatable. Always built.
 //! - With the default `stack` feature: where Postgres and Kafka are
 //!   ([`infra`]), the real API and workers in-process ([`TestApp`]), the
 //!   steps a client takes through the HTTP API ([`client`], [`steps`]), an
@@ -14,6 +17,7 @@
 //! testcontainers.
 
 pub mod invariants;
+pub mod rng;
 
 #[cfg(feature = "stack")]
 pub mod admin;

@@ -43,11 +43,7 @@ pub struct Line {
 /// Runs `loadgen line ARGS...` on a runtime of its own.
 pub fn main(raw: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let args = LineArgs::parse(raw)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the Tokio runtime")?;
+    let runtime = crate::setup::runtime()?;
     runtime.block_on(run(args))
 }
 

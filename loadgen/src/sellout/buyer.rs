@@ -7,16 +7,17 @@
 //! date's waitlist one time in two (and pays the offer if one comes), or
 //! looks again every few seconds.
 
-use super::crowd::{Crowd, Rng};
+use super::crowd::Crowd;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
+use testkit::rng::Rng;
 
 /// Lives the visit of the buyer holding pre-queue `token` until it ends or
 /// the sale does.
 pub async fn live(crowd: &Crowd, token: &str, mut rng: Rng) {
     // The crowd does not all poll in the same second.
-    if !crowd.pause(rng.millis(0, 5_000)).await {
+    if !crowd.pause(millis(&mut rng, 0, 5_000)).await {
         return;
     }
     if !wait_turn(crowd, token, &mut rng).await {
@@ -61,7 +62,7 @@ async fn wait_turn(crowd: &Crowd, token: &str, rng: &mut Rng) -> bool {
         }
         let eta = status["estimated_wait_seconds"].as_f64().unwrap_or(2.0);
         let wait = (eta / 3.0).clamp(2.0, 20.0);
-        let jitter = rng.millis(0, 1_000);
+        let jitter = millis(rng, 0, 1_000);
         if !crowd.pause(Duration::from_secs_f64(wait) + jitter).await {
             return false;
         }
@@ -131,7 +132,7 @@ async fn shop(crowd: &Crowd, token: &str, rng: &mut Rng) {
                 wait_for_offer(crowd, token, rng).await;
                 return;
             }
-            if !crowd.pause(rng.millis(3_000, 6_000)).await {
+            if !crowd.pause(millis(rng, 3_000, 6_000)).await {
                 return;
             }
             continue;
@@ -149,7 +150,7 @@ async fn shop(crowd: &Crowd, token: &str, rng: &mut Rng) {
             }
             continue;
         }
-        if !crowd.pause(rng.millis(300, 1_500)).await {
+        if !crowd.pause(millis(rng, 300, 1_500)).await {
             return;
         }
         decide(crowd, token, &holds, rng).await;
@@ -199,7 +200,7 @@ async fn decide(crowd: &Crowd, token: &str, holds: &[Hold], rng: &mut Rng) {
     match rng.below(100) {
         0..80 => {
             if let Some(paid) = pay(crowd, token, holds).await {
-                if rng.below(100) < 4 && crowd.pause(rng.millis(500, 2_000)).await {
+                if rng.below(100) < 4 && crowd.pause(millis(rng, 500, 2_000)).await {
                     let cancel = format!("/v1/reservations/{}/cancel", paid[0]);
                     if let Some(outcome) = crowd.command(token, &cancel, &json!({})).await {
                         crowd.count(&named("cancel a paid seat", &outcome));
@@ -210,7 +211,7 @@ async fn decide(crowd: &Crowd, token: &str, holds: &[Hold], rng: &mut Rng) {
         80..90 => crowd.count("abandoned the holds"),
         90..95 => {
             // Back after the hold lapsed (the API's HOLD_TTL_SECONDS).
-            let late = crowd.hold + rng.millis(1_000, 3_000);
+            let late = crowd.hold + millis(rng, 1_000, 3_000);
             if crowd.pause(late).await {
                 crowd.count("paid too late");
                 pay(crowd, token, holds).await;
@@ -279,7 +280,7 @@ async fn wait_for_offer(crowd: &Crowd, token: &str, rng: &mut Rng) {
         _ => return,
     }
     loop {
-        if !crowd.pause(rng.millis(1_500, 2_500)).await {
+        if !crowd.pause(millis(rng, 1_500, 2_500)).await {
             return;
         }
         let Some((200, mine)) = crowd
@@ -323,4 +324,9 @@ fn named(what: &str, outcome: &Value) -> String {
     } else {
         rejected(what, outcome)
     }
+}
+
+/// A pause of `lo` to `hi` milliseconds.
+fn millis(rng: &mut Rng, lo: i64, hi: i64) -> Duration {
+    Duration::from_millis(rng.range(lo, hi).unsigned_abs())
 }

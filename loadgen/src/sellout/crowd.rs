@@ -205,40 +205,6 @@ fn route(path: &str) -> String {
         .join("/")
 }
 
-/// A small, seedable random source (SplitMix64): each buyer's choices
-/// follow from the run's seed and its index, so a run can be repeated.
-pub struct Rng(u64);
-
-impl Rng {
-    /// The source of buyer `index` in a run seeded `seed`.
-    pub fn new(seed: u64, index: u64) -> Self {
-        Self(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A whole number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// A duration between `lo` and `hi` milliseconds.
-    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.below(hi.saturating_sub(lo) + 1))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,17 +220,5 @@ mod tests {
             "/v1/performances/{n}/seats"
         );
         assert_eq!(route("/v1/payments"), "/v1/payments");
-    }
-
-    #[test]
-    fn a_seed_and_an_index_always_give_the_same_choices() {
-        let mut a = Rng::new(7, 3);
-        let mut b = Rng::new(7, 3);
-        let mut c = Rng::new(7, 4);
-        let first: Vec<u64> = (0..5).map(|_| a.below(100)).collect();
-        assert_eq!(first, (0..5).map(|_| b.below(100)).collect::<Vec<_>>());
-        assert_ne!(first, (0..5).map(|_| c.below(100)).collect::<Vec<_>>());
-        assert!(first.iter().all(|n| *n < 100));
-        assert_eq!(Rng::new(1, 1).below(0), 0);
     }
 }

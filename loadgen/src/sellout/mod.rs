@@ -23,16 +23,13 @@ use args::SelloutArgs;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::rng::Rng;
 use tokio::task::JoinSet;
 
 /// Runs `loadgen sellout ARGS...` on a runtime of its own.
 pub fn main(raw: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let args = SelloutArgs::parse(raw)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the Tokio runtime")?;
+    let runtime = crate::setup::runtime()?;
     runtime.block_on(run(args))
 }
 
@@ -84,7 +81,7 @@ async fn run(args: SelloutArgs) -> anyhow::Result<()> {
     let cpu_before = watch.snapshot();
     let mut visits = JoinSet::new();
     for (i, token) in crowd.tokens.into_iter().enumerate() {
-        let (buyers, rng) = (buyers.clone(), crowd::Rng::new(args.seed, i as u64));
+        let (buyers, rng) = (buyers.clone(), Rng::derive(args.seed, i as u64));
         visits.spawn(async move { buyer::live(&buyers, &token, rng).await });
     }
     let limit = Duration::from_secs_f64(args.limit_secs);

@@ -1,6 +1,6 @@
-//! A small seeded PRNG (SplitMix64): the workload and the fault schedule are
-//! reproducible from the printed seed, without depending on a crate's
-//! algorithm staying the same across versions.
+//! A small seeded PRNG (SplitMix64): the chaos workload and fault schedule,
+//! and the sell-out's crowd, are reproducible from their seed, without
+//! depending on a crate's algorithm staying the same across versions.
 
 /// The generator; each user, the fault schedule and the catalog have
 /// their own stream.
