@@ -16,8 +16,9 @@ use testkit::rng::Rng;
 /// Lives the visit of the buyer holding pre-queue `token` until it ends or
 /// the sale does.
 pub async fn live(crowd: &Crowd, token: &str, mut rng: Rng) {
-    // The crowd does not all poll in the same second.
-    if !crowd.pause(millis(&mut rng, 0, 5_000)).await {
+    // At the opening each client polls when its pre-queue poll falls due:
+    // the crowd's first polls spread over 15 seconds.
+    if !crowd.pause(millis(&mut rng, 0, 15_000)).await {
         return;
     }
     if !wait_turn(crowd, token, &mut rng).await {
@@ -29,7 +30,7 @@ pub async fn live(crowd: &Crowd, token: &str, mut rng: Rng) {
 
 /// Polls the queue status until the token is active (true), expired or the
 /// sale ends (false). Far back in the line the next poll comes after a
-/// third of the estimated wait (2 to 20 seconds; the idle timeout is 60);
+/// third of the estimated wait (2 to 30 seconds; the idle timeout is 60);
 /// within two room capacities of the front the buyer listens to the event
 /// stream instead, as the page does, so admission is seen at once.
 async fn wait_turn(crowd: &Crowd, token: &str, rng: &mut Rng) -> bool {
@@ -61,7 +62,7 @@ async fn wait_turn(crowd: &Crowd, token: &str, rng: &mut Rng) -> bool {
             }
         }
         let eta = status["estimated_wait_seconds"].as_f64().unwrap_or(2.0);
-        let wait = (eta / 3.0).clamp(2.0, 20.0);
+        let wait = (eta / 3.0).clamp(2.0, 30.0);
         let jitter = millis(rng, 0, 1_000);
         if !crowd.pause(Duration::from_secs_f64(wait) + jitter).await {
             return false;

@@ -23,6 +23,8 @@ pub struct Tally {
     pub accept: Histogram<u64>,
     /// `202` → final outcome (long poll).
     pub settle: Histogram<u64>,
+    /// `GET /v1/queue/status`, sent → answered.
+    pub polls: Histogram<u64>,
     /// Business events by name (holds, rejections by reason, payments...).
     pub events: BTreeMap<String, u64>,
     /// What should not happen: 5xx, transport errors, unexpected answers.
@@ -68,6 +70,7 @@ impl Crowd {
             tally: Mutex::new(Tally {
                 accept: stats::histogram()?,
                 settle: stats::histogram()?,
+                polls: stats::histogram()?,
                 events: BTreeMap::new(),
                 errors: BTreeMap::new(),
             }),
@@ -122,7 +125,23 @@ impl Crowd {
         token: &str,
         body: Option<&Value>,
     ) -> Option<Answer> {
+        self.timed_call(method, path, token, body)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`Crowd::call`], also saying when the request left: the latencies
+    /// count from then, not from when it started waiting for one of the
+    /// load generator's own in-flight slots.
+    async fn timed_call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Option<(Answer, Instant)> {
         let _slot = self.slots.acquire().await.ok()?;
+        let sent = Instant::now();
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.url))
@@ -150,15 +169,20 @@ impl Crowd {
                 self.error(format!("{status} {code}: {method} {}", route(path)));
             }
         }
-        Some((status, body))
+        if path == "/v1/queue/status" {
+            let took = Instant::now() - sent;
+            self.record(|t| stats::record(&mut t.polls, took));
+        }
+        Some(((status, body), sent))
     }
 
     /// Sends a command (`POST path` with `body`), waits for its outcome by
     /// long polls and returns it; `None` if it was not accepted or the sale
     /// ended first. Records accept and settle latencies.
     pub async fn command(&self, token: &str, path: &str, body: &Value) -> Option<Value> {
-        let sent = Instant::now();
-        let (status, accepted) = self.call(Method::POST, path, token, Some(body)).await?;
+        let ((status, accepted), sent) = self
+            .timed_call(Method::POST, path, token, Some(body))
+            .await?;
         if status != 202 {
             return None;
         }

@@ -49,6 +49,7 @@ fn figures(run: &Run<'_>) -> Value {
     let span = run.sold_out.unwrap_or(last.at).max(1e-9);
     let accept = Summary::of(&run.tally.accept);
     let settle = Summary::of(&run.tally.settle);
+    let polls = Summary::of(&run.tally.polls);
     let errors: u64 = run.tally.errors.values().sum();
     let checkouts = event(run, "checkout succeeded");
     let cores: Map<String, Value> = run
@@ -76,6 +77,8 @@ fn figures(run: &Run<'_>) -> Value {
         "sellout_seats_per_s": round1(last.sold as f64 / span),
         "sellout_accept": accept.to_json(),
         "sellout_final": settle.to_json(),
+        "sellout_polls": polls.to_json(),
+        "sellout_poll_p99_ms": round2(polls.p99),
         "sellout_accept_p99_ms": round2(accept.p99),
         "sellout_final_p99_ms": round2(settle.p99),
         "sellout_errors": errors,
@@ -123,6 +126,10 @@ fn table(run: &Run<'_>, f: &Value) -> String {
         (
             "accepted → final outcome: p50 / p99 / max (ms)",
             trio(&f["sellout_final"]),
+        ),
+        (
+            "queue status polls: p50 / p99 / max (ms)",
+            trio(&f["sellout_polls"]),
         ),
         (
             "errors (5xx, transport, unexpected answers)",
