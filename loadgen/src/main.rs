@@ -190,10 +190,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut poll_ramp = Ramp::new(args.poll_start_rate, args.poll_max_rate, args.max_steps);
     let mut polls = Vec::new();
     while let Some(rate) = poll_ramp.next_rate() {
-        let mut step = phases::poll_step(&mut ctx, &poll_tokens, rate, args.poll_step_secs).await?;
+        let plan = (phases::STATUS, rate, args.poll_step_secs);
+        let mut step = phases::poll_step(&mut ctx, &poll_tokens, plan).await?;
         poll_ramp.record(rate, step.kept_up);
         step.rss_peak_mb = peak_mb(&rss, step.client.start);
         polls.push(step);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The same ramp against a route that does nothing: the HTTP stack's
+    // ceiling, which the polls are measured against.
+    let mut ceiling_ramp = Ramp::new(args.poll_start_rate, args.poll_max_rate, args.max_steps);
+    let mut ceilings = Vec::new();
+    while let Some(rate) = ceiling_ramp.next_rate() {
+        let plan = (phases::CEILING, rate, args.poll_step_secs);
+        let step = phases::poll_step(&mut ctx, &poll_tokens, plan).await?;
+        ceiling_ramp.record(rate, step.kept_up);
+        ceilings.push(step);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
@@ -218,6 +230,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stack_broken,
         polls,
         sustainable_poll_rate: poll_ramp.good,
+        ceilings,
         api_rss_peak_mb,
         rss_series,
         idle_cpu: (idle_cpu, idle_secs),

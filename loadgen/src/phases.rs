@@ -483,14 +483,38 @@ impl PollStep {
 /// polling is one figure, the rate at which that latency holds.
 pub const POLL_P99_LIMIT_MS: f64 = 20.0;
 
-/// `GET /v1/queue/status` at `rate` for `secs`, round-robin over `tokens`.
+/// What a poll ramp asks for: its path and the timeline series it counts in.
+#[derive(Debug, Clone, Copy)]
+pub struct PollTarget {
+    pub path: &'static str,
+    pub offered: &'static str,
+    pub ok: &'static str,
+}
+
+/// The queue status of waiting users: the figure of the poll ramp.
+pub const STATUS: PollTarget = PollTarget {
+    path: "/v1/queue/status",
+    offered: "poll_offered",
+    ok: "poll_ok",
+};
+
+/// A route that answers a constant from the same binary, through the same
+/// layers (`GET /healthz`): the ceiling of the HTTP stack on this machine,
+/// which the status polls are measured against (issue 18).
+pub const CEILING: PollTarget = PollTarget {
+    path: "/healthz",
+    offered: "ceiling_offered",
+    ok: "ceiling_ok",
+};
+
+/// `GET target.path` at `rate` for `secs`, round-robin over `tokens` (the
+/// ceiling route ignores them).
 pub async fn poll_step(
     ctx: &mut Ctx,
     tokens: &Arc<Vec<Arc<str>>>,
-    rate: f64,
-    secs: f64,
+    (target, rate, secs): (PollTarget, f64, f64),
 ) -> anyhow::Result<PollStep> {
-    eprintln!("loadgen: poll {rate}/s for {secs} s");
+    eprintln!("loadgen: {} {rate}/s for {secs} s", target.path);
     let cpu_before = ctx.cpu.snapshot();
     let wall_start = Instant::now();
     let client = ctx.client.clone();
@@ -505,7 +529,7 @@ pub async fn poll_step(
             .unwrap_or_else(|| Arc::from(""));
         async move {
             let sent = client
-                .get(format!("{url}/v1/queue/status"))
+                .get(format!("{url}{}", target.path))
                 .bearer_auth(&*token)
                 .send()
                 .await;
@@ -524,13 +548,14 @@ pub async fn poll_step(
     .await;
     let cpu_s = cpu::delta(&cpu_before, &ctx.cpu.snapshot());
     let wall_s = wall_start.elapsed().as_secs_f64();
-    let client_side = ClientSide::of(ctx, &run, 200, "poll_offered", "poll_ok")?;
+    let client_side = ClientSide::of(ctx, &run, 200, target.offered, target.ok)?;
     let s = Summary::of(&client_side.latency);
     let kept_up = client_side.error_count() as f64 <= 0.01 * client_side.offered as f64
         && client_side.ok_rate >= 0.95 * rate
         && s.p99 < POLL_P99_LIMIT_MS;
     eprintln!(
-        "loadgen: poll {rate}/s: ok {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, errors {} -> {}",
+        "loadgen: {} {rate}/s: ok {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, errors {} -> {}",
+        target.path,
         client_side.ok_rate,
         s.p50,
         s.p99,

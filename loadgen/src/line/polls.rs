@@ -53,7 +53,12 @@ pub async fn run(line: &Line, concert: i64, fields: &mut Map<String, Value>) -> 
         256,
         line.watch.clone(),
     );
-    let step = phases::poll_step(&mut ctx, &tokens, a.poll_rate, a.poll_secs).await?;
+    let step = phases::poll_step(
+        &mut ctx,
+        &tokens,
+        (phases::STATUS, a.poll_rate, a.poll_secs),
+    )
+    .await?;
     let s = Summary::of(&step.client.latency);
     let errors: usize = step.client.errors.values().sum();
     fields.insert("line_poll_users".into(), json!(a.poll_users));
@@ -181,7 +186,12 @@ async fn mass_drop(
             let mut steps = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let from = unix_now();
-                let step = phases::poll_step(&mut ctx, &tokens, rate, DROP_POLL_STEP_SECS).await?;
+                let step = phases::poll_step(
+                    &mut ctx,
+                    &tokens,
+                    (phases::STATUS, rate, DROP_POLL_STEP_SECS),
+                )
+                .await?;
                 let s = Summary::of(&step.client.latency);
                 steps.push(Step {
                     from,
