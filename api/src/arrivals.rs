@@ -8,7 +8,7 @@
 //! batch. A batch that fails sends each of its requests back to run alone
 //! (see [`crate::batch`]), so an error is always the request's own.
 
-use crate::auth::constant_time_eq;
+use crate::auth::user_key::constant_time_eq;
 use crate::batch::Batcher;
 use chrono::{DateTime, Duration, Utc};
 use domain::queue::QueueStatus;

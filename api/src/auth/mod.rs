@@ -9,6 +9,8 @@ pub mod entry;
 pub mod token;
 pub mod user_key;
 
+pub use user_key::constant_time_eq;
+
 use crate::auth::user_key::UserKey;
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -180,12 +182,6 @@ pub async fn caller_of(token_id: TokenId, state: &AppState) -> Result<Caller, Ap
         sale_opens_at: row.sale_opens_at,
         now: row.now,
     })
-}
-
-/// Equal slices, compared without stopping at the first difference: the
-/// one comparison of secrets' digests (user keys, the admin token).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The credentials of a `Bearer` authorization value; the scheme name is

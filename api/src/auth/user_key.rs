@@ -61,6 +61,12 @@ impl UserKey {
     }
 }
 
+/// Equal slices, compared without stopping at the first difference: the
+/// one comparison of secrets' digests (user keys, the admin token).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

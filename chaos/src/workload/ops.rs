@@ -2,7 +2,8 @@
 //! refused), holds, payments (one hold, two raced, or a checkout) and
 //! cancels, each a command sent with its key and its outcome long-polled.
 
-use super::{waitlist, Ctx, User};
+use super::waitlist::view as waitlist;
+use super::{Ctx, User};
 use crate::history::{Event, OpKind, OpRecord, Phase, Verdict};
 use crate::rng::Rng;
 use reqwest::Method;

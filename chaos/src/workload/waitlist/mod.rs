@@ -17,10 +17,9 @@
 //! (a leave may lose the race with an offer).
 
 mod moves;
-mod view;
+pub(crate) mod view;
 
 pub use view::finish;
-pub(crate) use view::{offers_in, paying_offer, saw_reservations};
 
 use super::{Ctx, User};
 use crate::history::waitlist::{Fate, JoinRecord, LeaveRecord};
@@ -31,7 +30,7 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::time::Instant;
-use view::{current, end_place, log, poll};
+use view::{current, end_place, log, poll, NewOffer};
 
 /// Whether user `idx` is a fan of the small performances.
 pub fn is_fan(idx: usize) -> bool {
@@ -67,17 +66,6 @@ impl Waiting {
             ..Self::default()
         }
     }
-}
-
-/// An offer seen for the first time.
-pub(crate) struct NewOffer {
-    reservation_id: String,
-    /// Whether it was still held when seen.
-    held: bool,
-    /// Its price.
-    price: i64,
-    /// The place it ended, if any.
-    place: Option<u64>,
 }
 
 /// Whether the user spends this turn on the waitlist: a fan on a list

@@ -3,7 +3,6 @@
 //! ends the place an offer was made for; and the end of the run's last
 //! read for a user still on a list.
 
-use super::NewOffer;
 use crate::history::waitlist::{Fate, OfferPay, OfferSeen, PlaceRecord};
 use crate::history::{Attempt, Event, Phase, Verdict};
 use crate::workload::{Ctx, User};
@@ -11,6 +10,17 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
+
+/// An offer seen for the first time.
+pub(crate) struct NewOffer {
+    pub(super) reservation_id: String,
+    /// Whether it was still held when seen.
+    pub(super) held: bool,
+    /// Its price.
+    pub(super) price: i64,
+    /// The place it ended, if any.
+    pub(super) place: Option<u64>,
+}
 
 /// At the end of the run: one last read for a user still on a list.
 pub async fn finish(ctx: &Ctx, user: &mut User) {
