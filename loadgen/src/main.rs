@@ -199,7 +199,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     // The same ramp against a route that does nothing: the HTTP stack's
     // ceiling, which the polls are measured against.
-    let mut ceiling_ramp = Ramp::new(args.poll_start_rate, args.poll_max_rate, args.max_steps);
+    // Its top is four times the polls' own: the ramp must find where the
+    // trivial route falls behind, or the ratio is only a bound.
+    let mut ceiling_ramp = Ramp::new(
+        args.poll_start_rate,
+        4.0 * args.poll_max_rate,
+        args.max_steps,
+    );
     let mut ceilings = Vec::new();
     while let Some(rate) = ceiling_ramp.next_rate() {
         let plan = (phases::CEILING, rate, args.poll_step_secs);
