@@ -2,7 +2,7 @@
 
 use crate::auth::token::TokenKey;
 use crate::batch::Batcher;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::rate_limit::RateLimits;
 use crate::known::KnownPerformances;
 use crate::notifier::Notifier;
@@ -38,20 +38,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The concert of `performance`, `None` if there is no such
-    /// performance; an answer is remembered (see [`KnownPerformances`]), so
-    /// a hot seat's commands skip the query.
-    pub async fn concert_of(
-        &self,
-        performance: PerformanceId,
-    ) -> Result<Option<ConcertId>, ApiError> {
+    /// The concert of `performance`, `404 PERFORMANCE_NOT_FOUND` if there
+    /// is no such performance; an answer is remembered (see
+    /// [`KnownPerformances`]), so a hot seat's commands skip the query.
+    pub async fn concert_of(&self, performance: PerformanceId) -> Result<ConcertId, ApiError> {
         if let Some(concert) = self.performances.concert_of(performance) {
-            return Ok(Some(concert));
+            return Ok(concert);
         }
-        let concert = store::catalog::concert_of(&self.pool, performance).await?;
-        if let Some(concert) = concert {
-            self.performances.remember(performance, concert);
-        }
+        let Some(concert) = store::catalog::concert_of(&self.pool, performance).await? else {
+            return Err(ApiError::not_found(
+                ErrorCode::PerformanceNotFound,
+                format!("no performance {performance}"),
+            ));
+        };
+        self.performances.remember(performance, concert);
         Ok(concert)
     }
 }

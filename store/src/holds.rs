@@ -2,8 +2,9 @@
 //! reads and writes, the hold-expiry sweep, and the reads of reservations.
 
 use chrono::{DateTime, Utc};
+use domain::checkout::CheckoutLine;
 use domain::rules::StoredReservation;
-use domain::{ConcertId, PerformanceId, ReservationId, UserId};
+use domain::{ConcertId, Money, PerformanceId, ReservationId, UserId};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -248,6 +249,21 @@ pub struct Reservation {
     pub payment_id: Option<Uuid>,
     /// A hold made from the waitlist (rule 11): paid with any live token.
     pub offer: bool,
+}
+
+impl Reservation {
+    /// What a checkout decides on (`domain::checkout`): the worker's
+    /// decision and the API's token check read the same line.
+    pub fn checkout_line(&self) -> CheckoutLine {
+        CheckoutLine {
+            owner: self.user_id,
+            status: self.status,
+            held_until: self.held_until,
+            price: Money::parse(self.price).unwrap_or_default(),
+            performance: self.performance_id,
+            offer: self.offer,
+        }
+    }
 }
 
 type ReservationRow = (

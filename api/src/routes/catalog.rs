@@ -113,12 +113,7 @@ pub async fn seats(
             ApiError::Validation(format!("status must be available, held or sold, got {s:?}"))
         })?),
     };
-    let Some(concert) = state.concert_of(PerformanceId(performance)).await? else {
-        return Err(ApiError::not_found(
-            ErrorCode::PerformanceNotFound,
-            format!("no performance {performance}"),
-        ));
-    };
+    let concert = state.concert_of(PerformanceId(performance)).await?;
     caller.require_active_for(concert)?;
     let rows = store::catalog::seats(&state.pool, PerformanceId(performance)).await?;
     let seats: Vec<Seat> = rows

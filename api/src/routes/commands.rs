@@ -9,6 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use domain::checkout::{payable_with_any_token, CheckoutLine};
 use domain::queue::QueueStatus;
 use domain::wire::{Accepted, PayRequest, RequestOutcome, ReserveRequest};
 use domain::{
@@ -55,12 +56,7 @@ pub async fn reserve(
         ));
     }
     let performance = PerformanceId(body.performance_id);
-    let Some(concert) = state.concert_of(performance).await? else {
-        return Err(ApiError::not_found(
-            ErrorCode::PerformanceNotFound,
-            format!("no performance {performance}"),
-        ));
-    };
+    let concert = state.concert_of(performance).await?;
     caller.require_active_for(concert)?;
     let command = Command::Reserve {
         performance_id: performance,
@@ -116,10 +112,16 @@ pub async fn pay(
     for reservation in &reservations {
         found.push(store::holds::find(&state.pool, *reservation).await?);
     }
-    let own_offers = found.iter().all(|r| {
-        r.as_ref()
-            .is_some_and(|r| r.offer && r.user_id == caller.user_id)
-    });
+    // Someone else's reservation reads as no line: never payable so.
+    let lines: Vec<Option<CheckoutLine>> = found
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .filter(|r| r.user_id == caller.user_id)
+                .map(store::holds::Reservation::checkout_line)
+        })
+        .collect();
+    let own_offers = payable_with_any_token(&lines);
     if !own_offers {
         require_active(&caller)?;
     }

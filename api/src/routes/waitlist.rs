@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::waitlist::{decide_join, Join};
 use domain::wire::WaitlistPlace;
-use domain::{ConcertId, PerformanceId};
+use domain::PerformanceId;
 
 /// `POST /v1/performances/{performance_id}/waitlist`: `201` with a new
 /// place at the end of the list, `200` with the caller's place if they
@@ -37,7 +37,7 @@ pub async fn join(
     ActiveToken(caller): ActiveToken,
 ) -> Result<(StatusCode, Json<WaitlistPlace>), ApiError> {
     let performance = PerformanceId(int_id(&raw, "performance_id")?);
-    let concert = concert_of(&state, performance).await?;
+    let concert = state.concert_of(performance).await?;
     caller.require_active_for(concert)?;
     let mut tx = state.pool.begin().await?;
     store::waitlist::lock_for_join(&mut tx, performance).await?;
@@ -90,7 +90,7 @@ pub async fn leave(
     caller: AnyCredential,
 ) -> Result<StatusCode, ApiError> {
     let performance = PerformanceId(int_id(&raw, "performance_id")?);
-    concert_of(&state, performance).await?;
+    state.concert_of(performance).await?;
     store::waitlist::leave(&state.pool, performance, caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -115,13 +115,4 @@ async fn append(
     Err(ApiError::Internal(anyhow::anyhow!(
         "the waitlist place of {user} on {performance} kept changing"
     )))
-}
-
-async fn concert_of(state: &AppState, performance: PerformanceId) -> Result<ConcertId, ApiError> {
-    state.concert_of(performance).await?.ok_or_else(|| {
-        ApiError::not_found(
-            ErrorCode::PerformanceNotFound,
-            format!("no performance {performance}"),
-        )
-    })
 }

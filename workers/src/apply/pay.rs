@@ -43,16 +43,7 @@ pub(super) async fn pay(
         reservations.iter().map(|id| locked.get(id)).collect();
     let lines: Vec<Option<CheckoutLine>> = found
         .iter()
-        .map(|r| {
-            r.map(|r| CheckoutLine {
-                owner: r.user_id,
-                status: r.status,
-                held_until: r.held_until,
-                price: Money::parse(r.price).unwrap_or_default(),
-                performance: r.performance_id,
-                offer: r.offer,
-            })
-        })
+        .map(|r| r.map(store::holds::Reservation::checkout_line))
         .collect();
     let mut performances: Vec<PerformanceId> = locked.values().map(|r| r.performance_id).collect();
     performances.sort_unstable_by_key(|p| p.0);
