@@ -103,7 +103,7 @@ impl Args {
             api_pid: None,
             out: PathBuf::from("docs/bench"),
             quick,
-            reserve_users: if quick { 500 } else { 2000 },
+            reserve_users: if quick { 5000 } else { 20000 },
             poll_users: if quick { 1000 } else { 4000 },
             baseline_tps: None,
             rates: Vec::new(),

@@ -31,7 +31,8 @@ pub async fn record_applied(
     let offsets: Vec<i64> = commands.iter().map(|(_, at)| at.offset).collect();
     let fresh: Vec<Uuid> = sqlx::query_scalar(
         r#"insert into applied_commands (command_id, partition, "offset")
-           select * from unnest($1::uuid[], $2::int[], $3::bigint[])
+           select * from unnest($1::uuid[], $2::int[], $3::bigint[]) as t(c, p, o)
+            order by c
            on conflict (command_id) do nothing
            returning command_id"#,
     )

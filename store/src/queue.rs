@@ -112,10 +112,20 @@ pub async fn admit(pool: &PgPool, settings: &Settings, wait: bool) -> Result<i32
 }
 
 /// Sets `last_seen_at` of the waiting entries of `tokens`: they polled.
+///
+/// Entries another transaction holds locked are skipped: the workers'
+/// admission and idle drop lock entries in queue order, this batch comes in
+/// token order, and waiting for each other they deadlocked (a second of no
+/// admissions and no touches, then a failed statement). A locked entry is
+/// being admitted or dropped, or touched by another batch, so skipping it
+/// loses nothing: a touch that waited would find it no longer waiting.
 pub async fn mark_seen(pool: &PgPool, tokens: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "update queue_entries set last_seen_at = now()
-          where token_id = any($1) and status = '{waiting}'",
+        "update queue_entries q set last_seen_at = now()
+           from (select token_id from queue_entries
+                  where token_id = any($1) and status = '{waiting}'
+                    for no key update skip locked) free
+          where q.token_id = free.token_id",
         waiting = QueueStatus::Waiting.as_str(),
     ))
     .bind(tokens)

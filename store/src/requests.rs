@@ -1,6 +1,18 @@
 //! `requests`: one row per accepted command, `pending` until a worker writes
 //! its outcome; and the `request_done` channel on which workers announce
 //! finished requests to the API's long polls.
+//!
+//! Both statements that write rows here take many rows at once, from the
+//! API's batch of accepted commands and from a worker's transaction, and
+//! they meet on the same ids (the API records a command the worker may be
+//! deciding already). Each inserts its rows in request id order: in any
+//! other order the two could each wait for a row the other has written and
+//! not committed, a deadlock that Postgres breaks only after
+//! `deadlock_timeout` (a second in which no command was accepted) by failing
+//! one of them. A worker's transaction writes here twice (keyed commands
+//! before applying, outcomes after), so a deadlock stays possible when a
+//! batch holds a command sent with an `Idempotency-Key`; Postgres then
+//! fails one side and it is retried.
 
 use domain::{Decision, RejectReason, RequestId, RequestKind, RequestStatus, UserId};
 use serde_json::Value;
@@ -47,7 +59,8 @@ pub async fn record_pending(
     }
     let stored: Vec<(Uuid, Option<String>)> = sqlx::query_as(
         "insert into requests (request_id, user_id, kind, body_hash)
-         select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+         select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) as t(r, u, k, h)
+          order by r
          on conflict (request_id) do update
             set body_hash = coalesce(requests.body_hash, excluded.body_hash)
          returning request_id, body_hash",
@@ -124,6 +137,7 @@ pub async fn record_outcomes(
          select r, u, k, s, re, res::jsonb, now()
            from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])
                 as t(r, u, k, s, re, res)
+          order by r
          on conflict (request_id) do update
             set status = excluded.status, reason = excluded.reason,
                 result = excluded.result, finished_at = excluded.finished_at

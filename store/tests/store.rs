@@ -2,18 +2,23 @@
 //! own (`testkit::test_settings` names a fresh one).
 
 use chrono::{TimeDelta, Utc};
-use domain::{RequestId, RequestKind, UserId};
+use domain::{Decision, RejectReason, RequestId, RequestKind, UserId};
 use std::time::Duration;
 use store::catalog::NewPerformance;
 use store::requests::PendingRequest;
 use store::{ErrorClass, PgPool};
 
 async fn fresh_store() -> PgPool {
+    store_with_connections(2).await
+}
+
+async fn store_with_connections(connections: u32) -> PgPool {
     let settings = testkit::test_settings(&[]).await;
     store::create_and_migrate(&settings)
         .await
         .unwrap_or_else(|e| panic!("migrating: {e:#}"));
-    store::connect(&settings, 2, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e:#}"))
+    store::connect(&settings, connections, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 #[tokio::test]
@@ -124,4 +129,82 @@ async fn the_first_body_recorded_for_a_request_id_wins() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stored, Some(Some("a".to_owned())));
+}
+
+/// The API's batch of accepted commands and a worker's transaction write
+/// the same request rows; given their ids in opposite orders they used to
+/// deadlock (each waiting for a row the other had written), which cost a
+/// second of accepting nothing and failed one of them.
+#[tokio::test]
+async fn an_api_batch_and_a_worker_writing_the_same_requests_in_opposite_orders_both_finish() {
+    let pool = store_with_connections(3).await;
+    let user = UserId::new();
+    let (mut low, mut high) = (RequestId::new(), RequestId::new());
+    if high.0 < low.0 {
+        std::mem::swap(&mut low, &mut high);
+    }
+    let finished = |request| store::requests::Finished {
+        request,
+        user,
+        kind: RequestKind::Reserve,
+        decision: Decision::Rejected(RejectReason::SeatTaken),
+    };
+    let pending = |request_id| PendingRequest {
+        request_id,
+        user_id: user,
+        kind: RequestKind::Reserve,
+        body_hash: "h".to_owned(),
+    };
+    // The worker has written the lower id and not committed.
+    let mut worker = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    store::requests::record_outcomes(&mut worker, &[finished(low)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The API's batch names the higher id first; it must wait for the
+    // worker before writing anything the worker will want.
+    let api_pool = pool.clone();
+    let batch = [pending(high), pending(low)];
+    let api = tokio::spawn(async move {
+        let mut conn = api_pool.acquire().await?;
+        store::requests::record_pending(&mut conn, &batch).await
+    });
+    wait_for_a_lock_wait(&pool).await;
+    store::requests::record_outcomes(&mut worker, &[finished(high)])
+        .await
+        .unwrap_or_else(|e| panic!("the worker's second write failed: {e}"));
+    worker.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let stored = api
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("the API's batch failed: {e}"));
+    assert_eq!(stored.len(), 2);
+    for id in [low, high] {
+        let request = store::requests::read(&pool, id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("request {id} is missing"));
+        assert_eq!(request.status, domain::RequestStatus::Rejected, "{id}");
+    }
+}
+
+/// Returns once a backend of this database waits for a lock.
+async fn wait_for_a_lock_wait(pool: &PgPool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the API's batch never waited for the worker"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
