@@ -113,13 +113,19 @@ pub async fn admit(pool: &PgPool, settings: &Settings, wait: bool) -> Result<i32
 
 /// Sets `last_seen_at` of the waiting entries of `tokens`: they polled.
 ///
-/// Entries another transaction holds locked are skipped: the workers'
-/// admission and idle drop lock entries in queue order, this batch comes in
-/// token order, and waiting for each other they deadlocked (a second of no
-/// admissions and no touches, then a failed statement). A locked entry is
-/// being admitted or dropped, or touched by another batch, so skipping it
-/// loses nothing: a touch that waited would find it no longer waiting.
+/// It never makes the workers' admission wait for long, and never waits for
+/// it: entries another transaction holds locked are skipped (being admitted,
+/// dropped or touched by another batch, they lose nothing), and any other
+/// wait (a placement of the pre-queue moving places under its unique
+/// constraint) gives up after 100 ms, so the caller keeps its marks for the
+/// next flush. Waiting for each other, admission and this batch used to
+/// deadlock: a second of no admissions, then a failed statement, and at the
+/// opening of a sale with 100,000 polling users, again at every try.
 pub async fn mark_seen(pool: &PgPool, tokens: &[Uuid]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set local lock_timeout = '100ms'")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(&format!(
         "update queue_entries q set last_seen_at = now()
            from (select token_id from queue_entries
@@ -129,9 +135,9 @@ pub async fn mark_seen(pool: &PgPool, tokens: &[Uuid]) -> Result<(), sqlx::Error
         waiting = QueueStatus::Waiting.as_str(),
     ))
     .bind(tokens)
-    .execute(pool)
-    .await
-    .map(drop)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// Who holds each of `tokens` that is active at `now`, and for which
