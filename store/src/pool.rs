@@ -54,3 +54,20 @@ pub async fn create_and_migrate(settings: &Settings) -> anyhow::Result<()> {
     pool.close().await;
     Ok(())
 }
+
+/// Postgres' SQLSTATE for a lock not obtained within `lock_timeout`.
+pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// A transaction whose every lock wait gives up after `ms` milliseconds
+/// (`LOCK_NOT_AVAILABLE`): for background writes that must never hold up,
+/// or deadlock with, the commands' own transactions.
+pub async fn begin_with_lock_timeout(
+    pool: &PgPool,
+    ms: u32,
+) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("set local lock_timeout = '{ms}ms'"))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

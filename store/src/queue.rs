@@ -122,10 +122,7 @@ pub async fn admit(pool: &PgPool, settings: &Settings, wait: bool) -> Result<i32
 /// deadlock: a second of no admissions, then a failed statement, and at the
 /// opening of a sale with 100,000 polling users, again at every try.
 pub async fn mark_seen(pool: &PgPool, tokens: &[Uuid]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("set local lock_timeout = '100ms'")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::pool::begin_with_lock_timeout(pool, 100).await?;
     sqlx::query(&format!(
         "update queue_entries q set last_seen_at = now()
            from (select token_id from queue_entries

@@ -226,19 +226,17 @@ pub async fn offer_freed(
 /// behind a worker's transaction: the next pass tries again (0 this time).
 pub async fn offer_free_seats(pool: &PgPool, offer_ttl: Duration) -> Result<usize, sqlx::Error> {
     match offer_free_seats_once(pool, offer_ttl).await {
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => Ok(0),
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some(crate::pool::LOCK_NOT_AVAILABLE) =>
+        {
+            Ok(0)
+        }
         done => done,
     }
 }
 
-/// Postgres' SQLSTATE for a lock not obtained within `lock_timeout`.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
-
 async fn offer_free_seats_once(pool: &PgPool, offer_ttl: Duration) -> Result<usize, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("set local lock_timeout = '200ms'")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::pool::begin_with_lock_timeout(pool, 200).await?;
     let now = crate::now(&mut tx).await?;
     let rows: Vec<(i64, i16, i64, Option<Uuid>)> = sqlx::query_as(
         "select s.performance_id, s.seat_number, s.price, s.reservation_id from seats s

@@ -168,7 +168,17 @@ async fn an_api_batch_and_a_worker_writing_the_same_requests_in_opposite_orders_
         let mut conn = api_pool.acquire().await?;
         store::requests::record_pending(&mut conn, &batch).await
     });
-    wait_for_a_lock_wait(&pool).await;
+    // Until the API's batch waits for the worker's uncommitted row.
+    testkit::eventually(Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .is_ok_and(|waiting| waiting > 0)
+    })
+    .await;
     store::requests::record_outcomes(&mut worker, &[finished(high)])
         .await
         .unwrap_or_else(|e| panic!("the worker's second write failed: {e}"));
@@ -184,27 +194,5 @@ async fn an_api_batch_and_a_worker_writing_the_same_requests_in_opposite_orders_
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("request {id} is missing"));
         assert_eq!(request.status, domain::RequestStatus::Rejected, "{id}");
-    }
-}
-
-/// Returns once a backend of this database waits for a lock.
-async fn wait_for_a_lock_wait(pool: &PgPool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock'",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the API's batch never waited for the worker"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -43,7 +43,7 @@ fn same_token(given: &str, expected: &str) -> bool {
         Sha256::digest(given.as_bytes()),
         Sha256::digest(expected.as_bytes()),
     );
-    super::constant_time_eq(&a, &b)
+    super::user_key::constant_time_eq(&a, &b)
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@ pub mod entry;
 pub mod token;
 pub mod user_key;
 
-pub use user_key::constant_time_eq;
-
 use crate::auth::user_key::UserKey;
 use crate::http::error::ApiError;
 use crate::state::AppState;
